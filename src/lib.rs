@@ -1,0 +1,1 @@
+//! End-to-end tests live in tests/; this package has no library code of its own.

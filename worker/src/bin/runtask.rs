@@ -1,0 +1,2 @@
+//! runtask: run a Taskotron formula (being built).
+fn main() {}
