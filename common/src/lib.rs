@@ -3,3 +3,5 @@
 //! No I/O policy lives here: the master, the worker (and its `runtask`) and the trigger parse and
 //! emit the same task formulas, ResultYAML documents, Buildbot protocol messages and canonical JSON
 //! through these modules, so the wire and file formats are defined exactly once.
+
+pub mod protocol;
