@@ -4,4 +4,10 @@
 //! emit the same task formulas, ResultYAML documents, Buildbot protocol messages and canonical JSON
 //! through these modules, so the wire and file formats are defined exactly once.
 
+pub mod arch;
+pub mod formula;
+pub mod itemtype;
+pub mod resultyaml;
+pub mod template;
+
 pub mod protocol;
