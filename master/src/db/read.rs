@@ -1,0 +1,363 @@
+//! Read queries that return rows in the JSON shapes of Buildbot's data API v2
+//! (reference/buildbot.md §3.2, tests/fixtures/buildbot/api_samples/). Shared by the REST API
+//! and anything else that shows state (UI, metrics).
+
+use rusqlite::{params_from_iter, Row, ToSql};
+use serde_json::{json, Value};
+
+use super::{Db, DbError};
+
+/// The master id every row reports (one master per database).
+pub const MASTERID: i64 = 1;
+
+/// An optional `WHERE` restriction on a listing: `(column, value)` pairs joined with AND.
+#[derive(Default, Clone)]
+pub struct Filter(pub Vec<(&'static str, i64)>);
+
+impl Filter {
+    pub fn by(col: &'static str, v: i64) -> Filter {
+        Filter(vec![(col, v)])
+    }
+    fn sql(&self) -> (String, Vec<i64>) {
+        if self.0.is_empty() {
+            return (String::new(), vec![]);
+        }
+        let conds: Vec<String> = self.0.iter().map(|(c, _)| format!("{c} = ?")).collect();
+        (
+            format!(" WHERE {}", conds.join(" AND ")),
+            self.0.iter().map(|(_, v)| *v).collect(),
+        )
+    }
+}
+
+fn parse_json(s: Option<String>) -> Value {
+    s.and_then(|s| serde_json::from_str(&s).ok())
+        .unwrap_or(Value::Null)
+}
+
+fn opt_bool(v: Option<i64>) -> bool {
+    v.unwrap_or(0) != 0
+}
+
+impl Db {
+    fn rows(
+        &self,
+        sql: &str,
+        filter: &Filter,
+        order: &str,
+        f: impl Fn(&Row) -> rusqlite::Result<Value>,
+    ) -> Result<Vec<Value>, DbError> {
+        let (cond, args) = filter.sql();
+        let c = self.lock();
+        let mut st = c.prepare(&format!("{sql}{cond} {order}"))?;
+        let args: Vec<&dyn ToSql> = args.iter().map(|a| a as &dyn ToSql).collect();
+        let rows = st.query_map(params_from_iter(args), |r| f(r))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    pub fn builders_json(&self, filter: &Filter) -> Result<Vec<Value>, DbError> {
+        self.rows(
+            "SELECT builderid, name, description FROM builders",
+            filter,
+            "ORDER BY builderid",
+            |r| {
+                Ok(json!({
+                    "builderid": r.get::<_, i64>(0)?,
+                    "description": r.get::<_, Option<String>>(2)?,
+                    "description_format": null,
+                    "description_html": null,
+                    "masterids": [MASTERID],
+                    "name": r.get::<_, String>(1)?,
+                    "projectid": null,
+                    "tags": [],
+                }))
+            },
+        )
+    }
+
+    /// Workers; `configured_on` lists the builders each one can take builds from.
+    pub fn workers_json(
+        &self,
+        filter: &Filter,
+        builders_of: &dyn Fn(&str) -> Vec<i64>,
+    ) -> Result<Vec<Value>, DbError> {
+        self.rows(
+            "SELECT workerid, name, info, paused, pause_reason, graceful, connected FROM workers",
+            filter,
+            "ORDER BY workerid",
+            |r| {
+                let name: String = r.get(1)?;
+                let info = parse_json(r.get(2)?);
+                let field = |k: &str| info.get(k).cloned().unwrap_or(Value::Null);
+                let configured: Vec<Value> = builders_of(&name)
+                    .into_iter()
+                    .map(|b| json!({"builderid": b, "masterid": MASTERID}))
+                    .collect();
+                let connected = opt_bool(r.get(6)?);
+                Ok(json!({
+                    "configured_on": configured,
+                    "connected_to": if connected { json!([{"masterid": MASTERID}]) } else { json!([]) },
+                    "graceful": opt_bool(r.get(5)?),
+                    "name": name,
+                    "pause_reason": r.get::<_, Option<String>>(4)?,
+                    "paused": opt_bool(r.get(3)?),
+                    "workerid": r.get::<_, i64>(0)?,
+                    "workerinfo": {
+                        "access_uri": field("access_uri"),
+                        "admin": field("admin"),
+                        "host": field("host"),
+                        "version": field("version"),
+                    },
+                }))
+            },
+        )
+    }
+
+    pub fn builds_json(&self, filter: &Filter, with_props: bool) -> Result<Vec<Value>, DbError> {
+        self.rows(
+            "SELECT buildid, number, builderid, buildrequestid, workerid, started_at, complete_at, results,
+                    state_string, properties FROM builds",
+            filter,
+            "ORDER BY buildid",
+            |r| {
+                let complete_at: Option<i64> = r.get(6)?;
+                let props = if with_props { parse_json(r.get(9)?) } else { json!({}) };
+                Ok(json!({
+                    "builderid": r.get::<_, i64>(2)?,
+                    "buildid": r.get::<_, i64>(0)?,
+                    "buildrequestid": r.get::<_, i64>(3)?,
+                    "complete": complete_at.is_some(),
+                    "complete_at": complete_at,
+                    "locks_duration_s": 0,
+                    "masterid": MASTERID,
+                    "number": r.get::<_, i64>(1)?,
+                    "properties": props,
+                    "results": r.get::<_, Option<i64>>(7)?,
+                    "started_at": r.get::<_, i64>(5)?,
+                    "state_string": r.get::<_, String>(8)?,
+                    "workerid": r.get::<_, i64>(4)?,
+                }))
+            },
+        )
+    }
+
+    /// A build's properties `{name: [value, source]}`.
+    pub fn build_properties(&self, buildid: i64) -> Result<Option<Value>, DbError> {
+        let c = self.lock();
+        let mut st = c.prepare("SELECT properties FROM builds WHERE buildid = ?1")?;
+        let mut rows = st.query([buildid])?;
+        Ok(match rows.next()? {
+            Some(r) => Some(parse_json(r.get(0)?)),
+            None => None,
+        })
+    }
+
+    pub fn steps_json(&self, filter: &Filter) -> Result<Vec<Value>, DbError> {
+        self.rows(
+            "SELECT stepid, number, name, buildid, started_at, complete_at, results, state_string, urls,
+                    hidden FROM steps",
+            filter,
+            "ORDER BY buildid, number",
+            |r| {
+                let complete_at: Option<i64> = r.get(5)?;
+                let started: Option<i64> = r.get(4)?;
+                Ok(json!({
+                    "buildid": r.get::<_, i64>(3)?,
+                    "complete": complete_at.is_some(),
+                    "complete_at": complete_at,
+                    "hidden": opt_bool(r.get(9)?),
+                    "locks_acquired_at": started,
+                    "name": r.get::<_, String>(2)?,
+                    "number": r.get::<_, i64>(1)?,
+                    "results": r.get::<_, Option<i64>>(6)?,
+                    "started_at": started,
+                    "state_string": r.get::<_, String>(7)?,
+                    "stepid": r.get::<_, i64>(0)?,
+                    "urls": parse_json(r.get(8)?),
+                }))
+            },
+        )
+    }
+
+    pub fn logs_json(&self, filter: &Filter) -> Result<Vec<Value>, DbError> {
+        self.rows(
+            "SELECT logid, name, slug, stepid, type, num_lines, complete FROM logs",
+            filter,
+            "ORDER BY logid",
+            |r| {
+                Ok(json!({
+                    "complete": opt_bool(r.get(6)?),
+                    "logid": r.get::<_, i64>(0)?,
+                    "name": r.get::<_, String>(1)?,
+                    "num_lines": r.get::<_, i64>(5)?,
+                    "slug": r.get::<_, String>(2)?,
+                    "stepid": r.get::<_, i64>(3)?,
+                    "type": r.get::<_, String>(4)?,
+                }))
+            },
+        )
+    }
+
+    /// The whole log content, lines prefixed with `h`/`o`/`e` (Buildbot's logchunks format).
+    pub fn log_content(&self, logid: i64) -> Result<String, DbError> {
+        let c = self.lock();
+        let mut st =
+            c.prepare("SELECT content FROM logchunks WHERE logid = ?1 ORDER BY first_line")?;
+        let rows = st.query_map([logid], |r| r.get::<_, String>(0))?;
+        let mut out = String::new();
+        for r in rows {
+            out.push_str(&r?);
+        }
+        Ok(out)
+    }
+
+    /// `(step id, build id, builder name, build number, worker name)` for a log's raw header.
+    pub fn log_context(&self, logid: i64) -> Result<Option<(String, i64, String)>, DbError> {
+        let c = self.lock();
+        let mut st = c.prepare(
+            "SELECT bl.name, b.number, w.name FROM logs l JOIN steps s ON s.stepid = l.stepid
+             JOIN builds b ON b.buildid = s.buildid JOIN builders bl ON bl.builderid = b.builderid
+             JOIN workers w ON w.workerid = b.workerid WHERE l.logid = ?1",
+        )?;
+        let mut rows = st.query([logid])?;
+        Ok(match rows.next()? {
+            Some(r) => Some((r.get(0)?, r.get(1)?, r.get(2)?)),
+            None => None,
+        })
+    }
+
+    pub fn buildrequests_json(&self, filter: &Filter) -> Result<Vec<Value>, DbError> {
+        self.rows(
+            "SELECT buildrequestid, buildsetid, builderid, priority, claimed_at, complete, complete_at,
+                    results, submitted_at FROM buildrequests",
+            filter,
+            "ORDER BY buildrequestid",
+            |r| {
+                let claimed_at: Option<i64> = r.get(4)?;
+                Ok(json!({
+                    "builderid": r.get::<_, i64>(2)?,
+                    "buildrequestid": r.get::<_, i64>(0)?,
+                    "buildsetid": r.get::<_, i64>(1)?,
+                    "claimed": claimed_at.is_some(),
+                    "claimed_at": claimed_at,
+                    "claimed_by_masterid": claimed_at.map(|_| MASTERID),
+                    "complete": opt_bool(r.get(5)?),
+                    "complete_at": r.get::<_, Option<i64>>(6)?,
+                    "priority": r.get::<_, i64>(3)?,
+                    "properties": null,
+                    "results": r.get::<_, Option<i64>>(7).map(|v| v.unwrap_or(-1))?,
+                    "submitted_at": r.get::<_, i64>(8)?,
+                    "waited_for": false,
+                }))
+            },
+        )
+    }
+
+    fn sourcestamp(&self, ssid: i64) -> Result<Value, DbError> {
+        let c = self.lock();
+        Ok(c.query_row(
+            "SELECT ssid, branch, codebase, created_at, project, repository, revision FROM sourcestamps
+             WHERE ssid = ?1",
+            [ssid],
+            |r| {
+                Ok(json!({
+                    "branch": r.get::<_, String>(1)?,
+                    "codebase": r.get::<_, String>(2)?,
+                    "created_at": r.get::<_, i64>(3)?,
+                    "patch": null,
+                    "project": r.get::<_, String>(4)?,
+                    "repository": r.get::<_, String>(5)?,
+                    "revision": r.get::<_, String>(6)?,
+                    "ssid": r.get::<_, i64>(0)?,
+                }))
+            },
+        )?)
+    }
+
+    pub fn buildsets_json(&self, filter: &Filter) -> Result<Vec<Value>, DbError> {
+        let rows = self.rows(
+            "SELECT bsid, reason, results, complete, complete_at, submitted_at, external_idstring, ssid
+             FROM buildsets",
+            filter,
+            "ORDER BY bsid",
+            |r| {
+                Ok(json!({
+                    "bsid": r.get::<_, i64>(0)?,
+                    "complete": opt_bool(r.get(3)?),
+                    "complete_at": r.get::<_, Option<i64>>(4)?,
+                    "external_idstring": r.get::<_, Option<String>>(6)?,
+                    "parent_buildid": null,
+                    "parent_relationship": null,
+                    "reason": r.get::<_, String>(1)?,
+                    "rebuilt_buildid": null,
+                    "results": r.get::<_, Option<i64>>(2)?,
+                    "sourcestamps": r.get::<_, i64>(7)?,
+                    "submitted_at": r.get::<_, i64>(5)?,
+                }))
+            },
+        )?;
+        self.expand_sourcestamps(rows, "sourcestamps", true)
+    }
+
+    pub fn changes_json(&self, filter: &Filter) -> Result<Vec<Value>, DbError> {
+        let rows = self.rows(
+            "SELECT changeid, author, committer, branch, category, comments, files, project, properties,
+                    repository, revision, revlink, codebase, when_timestamp, ssid FROM changes",
+            filter,
+            "ORDER BY changeid",
+            |r| {
+                Ok(json!({
+                    "author": r.get::<_, String>(1)?,
+                    "branch": r.get::<_, String>(3)?,
+                    "category": r.get::<_, Option<String>>(4)?,
+                    "changeid": r.get::<_, i64>(0)?,
+                    "codebase": r.get::<_, String>(12)?,
+                    "comments": r.get::<_, String>(5)?,
+                    "committer": r.get::<_, Option<String>>(2)?,
+                    "files": parse_json(r.get(6)?),
+                    "parent_changeids": [],
+                    "project": r.get::<_, String>(7)?,
+                    "properties": parse_json(r.get(8)?),
+                    "repository": r.get::<_, String>(9)?,
+                    "revision": r.get::<_, Option<String>>(10)?.unwrap_or_default(),
+                    "revlink": r.get::<_, Option<String>>(11)?,
+                    "sourcestamp": r.get::<_, i64>(14)?,
+                    "when_timestamp": r.get::<_, i64>(13)?,
+                }))
+            },
+        )?;
+        self.expand_sourcestamps(rows, "sourcestamp", false)
+    }
+
+    fn expand_sourcestamps(
+        &self,
+        mut rows: Vec<Value>,
+        key: &str,
+        list: bool,
+    ) -> Result<Vec<Value>, DbError> {
+        for row in rows.iter_mut() {
+            if let Some(obj) = row.as_object_mut() {
+                let ssid = obj.get(key).and_then(Value::as_i64).unwrap_or(0);
+                let ss = self.sourcestamp(ssid)?;
+                obj.insert(key.into(), if list { Value::Array(vec![ss]) } else { ss });
+            }
+        }
+        Ok(rows)
+    }
+
+    /// Counts for health and metrics: (pending requests, running builds).
+    pub fn queue_counts(&self) -> Result<(i64, i64), DbError> {
+        let c = self.lock();
+        let pending = c.query_row(
+            "SELECT COUNT(*) FROM buildrequests WHERE complete = 0 AND claimed_at IS NULL",
+            [],
+            |r| r.get(0),
+        )?;
+        let running = c.query_row(
+            "SELECT COUNT(*) FROM builds WHERE complete_at IS NULL",
+            [],
+            |r| r.get(0),
+        )?;
+        Ok((pending, running))
+    }
+}

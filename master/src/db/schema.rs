@@ -1,0 +1,142 @@
+//! Schema migrations, applied in order at open time; `PRAGMA user_version` records the last one.
+//!
+//! The tables follow Buildbot's entity model (changes → buildsets → buildrequests → builds →
+//! steps → logs → logchunks; workers; builders), with a few columns of our own on
+//! `buildrequests` (the Taskotron job fields, the pinned task commit, attempts).
+
+use rusqlite::Connection;
+
+const MIGRATIONS: &[&str] = &[
+    // 1: initial schema
+    r#"
+CREATE TABLE builders (
+    builderid   INTEGER PRIMARY KEY,
+    name        TEXT NOT NULL UNIQUE,
+    description TEXT
+);
+CREATE TABLE workers (
+    workerid     INTEGER PRIMARY KEY,
+    name         TEXT NOT NULL UNIQUE,
+    info         TEXT NOT NULL DEFAULT '{}',
+    paused       INTEGER NOT NULL DEFAULT 0,
+    pause_reason TEXT,
+    graceful     INTEGER NOT NULL DEFAULT 0,
+    connected    INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE sourcestamps (
+    ssid       INTEGER PRIMARY KEY,
+    branch     TEXT NOT NULL DEFAULT '',
+    codebase   TEXT NOT NULL DEFAULT '',
+    project    TEXT NOT NULL DEFAULT '',
+    repository TEXT NOT NULL DEFAULT '',
+    revision   TEXT NOT NULL DEFAULT '',
+    created_at INTEGER NOT NULL
+);
+CREATE TABLE changes (
+    changeid       INTEGER PRIMARY KEY,
+    author         TEXT NOT NULL DEFAULT '',
+    committer      TEXT,
+    branch         TEXT NOT NULL DEFAULT '',
+    category       TEXT,
+    comments       TEXT NOT NULL DEFAULT '',
+    files          TEXT NOT NULL DEFAULT '[]',
+    project        TEXT NOT NULL DEFAULT '',
+    properties     TEXT NOT NULL DEFAULT '{}',
+    repository     TEXT NOT NULL DEFAULT '',
+    revision       TEXT,
+    revlink        TEXT,
+    codebase       TEXT NOT NULL DEFAULT '',
+    when_timestamp INTEGER NOT NULL,
+    ssid           INTEGER NOT NULL REFERENCES sourcestamps(ssid)
+);
+CREATE TABLE buildsets (
+    bsid         INTEGER PRIMARY KEY,
+    reason       TEXT NOT NULL DEFAULT '',
+    results      INTEGER,
+    complete     INTEGER NOT NULL DEFAULT 0,
+    complete_at  INTEGER,
+    submitted_at INTEGER NOT NULL,
+    external_idstring TEXT,
+    ssid         INTEGER NOT NULL REFERENCES sourcestamps(ssid),
+    changeid     INTEGER REFERENCES changes(changeid)
+);
+CREATE TABLE buildrequests (
+    buildrequestid INTEGER PRIMARY KEY,
+    buildsetid   INTEGER NOT NULL REFERENCES buildsets(bsid),
+    builderid    INTEGER NOT NULL REFERENCES builders(builderid),
+    priority     INTEGER NOT NULL DEFAULT 0,
+    claimed_at   INTEGER,
+    complete     INTEGER NOT NULL DEFAULT 0,
+    complete_at  INTEGER,
+    results      INTEGER,
+    submitted_at INTEGER NOT NULL,
+    properties   TEXT NOT NULL DEFAULT '{}',
+    uuid         TEXT NOT NULL UNIQUE,
+    taskname     TEXT NOT NULL,
+    item         TEXT NOT NULL,
+    item_type    TEXT NOT NULL,
+    arch         TEXT NOT NULL,
+    task_key     TEXT NOT NULL,
+    sha          TEXT NOT NULL,
+    attempts     INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX buildrequests_pending ON buildrequests(complete, claimed_at, priority, buildrequestid);
+CREATE TABLE builds (
+    buildid        INTEGER PRIMARY KEY,
+    number         INTEGER NOT NULL,
+    builderid      INTEGER NOT NULL REFERENCES builders(builderid),
+    buildrequestid INTEGER NOT NULL REFERENCES buildrequests(buildrequestid),
+    workerid       INTEGER NOT NULL REFERENCES workers(workerid),
+    started_at     INTEGER NOT NULL,
+    complete_at    INTEGER,
+    results        INTEGER,
+    state_string   TEXT NOT NULL DEFAULT '',
+    properties     TEXT NOT NULL DEFAULT '{}',
+    UNIQUE(builderid, number)
+);
+CREATE INDEX builds_request ON builds(buildrequestid);
+CREATE TABLE steps (
+    stepid       INTEGER PRIMARY KEY,
+    buildid      INTEGER NOT NULL REFERENCES builds(buildid),
+    number       INTEGER NOT NULL,
+    name         TEXT NOT NULL,
+    started_at   INTEGER,
+    complete_at  INTEGER,
+    results      INTEGER,
+    state_string TEXT NOT NULL DEFAULT '',
+    urls         TEXT NOT NULL DEFAULT '[]',
+    hidden       INTEGER NOT NULL DEFAULT 0,
+    UNIQUE(buildid, number)
+);
+CREATE TABLE logs (
+    logid     INTEGER PRIMARY KEY,
+    stepid    INTEGER NOT NULL REFERENCES steps(stepid),
+    name      TEXT NOT NULL,
+    slug      TEXT NOT NULL,
+    type      TEXT NOT NULL DEFAULT 's',
+    num_lines INTEGER NOT NULL DEFAULT 0,
+    complete  INTEGER NOT NULL DEFAULT 0,
+    UNIQUE(stepid, slug)
+);
+CREATE TABLE logchunks (
+    logid      INTEGER NOT NULL REFERENCES logs(logid),
+    first_line INTEGER NOT NULL,
+    last_line  INTEGER NOT NULL,
+    content    TEXT NOT NULL
+);
+CREATE INDEX logchunks_log ON logchunks(logid, first_line);
+"#,
+];
+
+/// Applies the migrations this database has not seen yet.
+pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
+    let current: usize =
+        conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))? as usize;
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+        tx.commit()?;
+    }
+    Ok(())
+}

@@ -1,0 +1,211 @@
+//! Buildbot's REST query parameters applied to a list of JSON rows: `field=` (select),
+//! `<field>[__eq|ne|lt|le|gt|ge|contains]=v` (filter; repeated `eq` = any of), `order=[-]f`,
+//! `limit=`, `offset=`. Reply `{"<plural>": [...], "meta": {"total": N}}`.
+
+use std::cmp::Ordering;
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::{json, Map, Value};
+
+/// Parameters that are not field filters.
+const RESERVED: &[&str] = &["field", "order", "limit", "offset", "property"];
+
+pub struct Query {
+    pairs: Vec<(String, String)>,
+}
+
+impl Query {
+    pub fn parse(raw: Option<&str>) -> Query {
+        let pairs = form_urlencoded::parse(raw.unwrap_or("").as_bytes())
+            .into_owned()
+            .collect();
+        Query { pairs }
+    }
+
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.pairs
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn has(&self, key: &str) -> bool {
+        self.pairs.iter().any(|(k, _)| k == key)
+    }
+
+    /// Filters, orders, pages and projects `rows` as Buildbot does; `Err` is a 400 reply.
+    pub fn apply(&self, mut rows: Vec<Value>) -> Result<(Vec<Value>, usize), String> {
+        for (k, v) in &self.pairs {
+            if RESERVED.contains(&k.as_str()) {
+                continue;
+            }
+            let (field, op) = k.split_once("__").unwrap_or((k.as_str(), "eq"));
+            if !["eq", "ne", "lt", "le", "gt", "ge", "contains"].contains(&op) {
+                return Err(format!("invalid filter operator {op:?} in {k:?}"));
+            }
+            // Repeated `field=v` means "any of" (Buildbot's `in`).
+            let values: Vec<&str> = if op == "eq" {
+                self.pairs
+                    .iter()
+                    .filter(|(k2, _)| k2 == k)
+                    .map(|(_, v)| v.as_str())
+                    .collect()
+            } else {
+                vec![v.as_str()]
+            };
+            rows.retain(|row| match row.get(field) {
+                None => false,
+                Some(x) => values.iter().any(|v| matches(x, op, v)),
+            });
+        }
+        let total = rows.len();
+        let orders: Vec<&str> = self
+            .pairs
+            .iter()
+            .filter(|(k, _)| k == "order")
+            .map(|(_, v)| v.as_str())
+            .collect();
+        if !orders.is_empty() {
+            rows.sort_by(|a, b| {
+                for o in &orders {
+                    let (desc, f) = match o.strip_prefix('-') {
+                        Some(f) => (true, f),
+                        None => (false, *o),
+                    };
+                    let c = cmp(a.get(f), b.get(f));
+                    let c = if desc { c.reverse() } else { c };
+                    if c != Ordering::Equal {
+                        return c;
+                    }
+                }
+                Ordering::Equal
+            });
+        }
+        let num = |k: &str| -> Result<Option<usize>, String> {
+            match self.get(k) {
+                None => Ok(None),
+                Some(v) => v
+                    .parse()
+                    .map(Some)
+                    .map_err(|_| format!("{k}: expected a non-negative integer, got {v:?}")),
+            }
+        };
+        let offset = num("offset")?.unwrap_or(0);
+        let limit = num("limit")?;
+        let mut rows: Vec<Value> = rows.into_iter().skip(offset).collect();
+        if let Some(l) = limit {
+            rows.truncate(l);
+        }
+        let fields: Vec<&str> = self
+            .pairs
+            .iter()
+            .filter(|(k, _)| k == "field")
+            .map(|(_, v)| v.as_str())
+            .collect();
+        if !fields.is_empty() {
+            rows = rows
+                .into_iter()
+                .map(|r| {
+                    let mut o = Map::new();
+                    for f in &fields {
+                        if let Some(v) = r.get(*f) {
+                            o.insert((*f).to_string(), v.clone());
+                        }
+                    }
+                    Value::Object(o)
+                })
+                .collect();
+        }
+        Ok((rows, total))
+    }
+}
+
+fn parse_bool(v: &str) -> Option<bool> {
+    match v.to_ascii_lowercase().as_str() {
+        "on" | "true" | "yes" | "1" => Some(true),
+        "off" | "false" | "no" | "0" => Some(false),
+        _ => None,
+    }
+}
+
+fn matches(x: &Value, op: &str, v: &str) -> bool {
+    let ord = match x {
+        Value::Bool(b) => parse_bool(v).map(|p| b.cmp(&p)),
+        Value::Number(n) => v
+            .parse::<f64>()
+            .ok()
+            .and_then(|p| n.as_f64()?.partial_cmp(&p)),
+        Value::String(s) => {
+            if op == "contains" {
+                return s.contains(v);
+            }
+            Some(s.as_str().cmp(v))
+        }
+        Value::Null => {
+            let is_null = matches!(v, "null" | "None" | "");
+            return match op {
+                "eq" => is_null,
+                "ne" => !is_null,
+                _ => false,
+            };
+        }
+        Value::Array(a) if op == "contains" => {
+            return a
+                .iter()
+                .any(|e| e.as_str() == Some(v) || e.to_string() == v)
+        }
+        _ => None,
+    };
+    let Some(o) = ord else { return op == "ne" };
+    match op {
+        "eq" => o == Ordering::Equal,
+        "ne" => o != Ordering::Equal,
+        "lt" => o == Ordering::Less,
+        "le" => o != Ordering::Greater,
+        "gt" => o == Ordering::Greater,
+        "ge" => o != Ordering::Less,
+        _ => false,
+    }
+}
+
+fn cmp(a: Option<&Value>, b: Option<&Value>) -> Ordering {
+    match (a, b) {
+        (Some(Value::Number(x)), Some(Value::Number(y))) => x
+            .as_f64()
+            .partial_cmp(&y.as_f64())
+            .unwrap_or(Ordering::Equal),
+        (Some(Value::String(x)), Some(Value::String(y))) => x.cmp(y),
+        (Some(Value::Bool(x)), Some(Value::Bool(y))) => x.cmp(y),
+        (Some(Value::Null) | None, Some(Value::Null) | None) => Ordering::Equal,
+        (Some(Value::Null) | None, _) => Ordering::Less,
+        (_, Some(Value::Null) | None) => Ordering::Greater,
+        _ => Ordering::Equal,
+    }
+}
+
+/// A collection reply.
+pub fn collection(plural: &str, q: &Query, rows: Vec<Value>) -> Response {
+    match q.apply(rows) {
+        Ok((rows, total)) => {
+            Json(json!({ plural: rows, "meta": {"total": total} })).into_response()
+        }
+        Err(e) => error(StatusCode::BAD_REQUEST, &e),
+    }
+}
+
+/// A single-item reply (still a list, `meta` empty), or 404.
+pub fn single(plural: &str, q: &Query, rows: Vec<Value>) -> Response {
+    if rows.is_empty() {
+        return error(StatusCode::NOT_FOUND, "not found");
+    }
+    match q.apply(rows) {
+        Ok((rows, _)) => Json(json!({ plural: rows, "meta": {} })).into_response(),
+        Err(e) => error(StatusCode::BAD_REQUEST, &e),
+    }
+}
+
+pub fn error(status: StatusCode, msg: &str) -> Response {
+    (status, Json(json!({"error": msg}))).into_response()
+}

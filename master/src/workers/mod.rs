@@ -1,0 +1,118 @@
+//! The worker side of the master: the msgpack WebSocket listener (`server.rs`), one session per
+//! connected worker (`session.rs`: setup sequence, heartbeats, loss), the connection object
+//! build steps talk to (`conn.rs`), and the registry of who is connected and how busy.
+
+pub mod conn;
+pub mod server;
+mod session;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+pub use conn::{CmdEvent, Conn, ConnError};
+
+/// A connected, set-up worker.
+pub struct Slot {
+    pub conn: Arc<Conn>,
+    pub arch: String,
+    pub max_builds: u32,
+    pub running: u32,
+    pub paused: bool,
+    /// Graceful stop requested: no new builds; `shutdown` once idle.
+    pub stopping: bool,
+}
+
+/// Who is connected; the scheduler picks from here.
+#[derive(Default)]
+pub struct Registry {
+    slots: Mutex<HashMap<String, Slot>>,
+}
+
+/// Builder names a worker of `arch` serves: `all` (noarch jobs) and its own arch.
+pub fn builders_for_arch(arch: &str) -> Vec<String> {
+    let mut v = vec!["all".to_string()];
+    if arch != "all" && arch != "noarch" {
+        v.push(arch.to_string());
+    }
+    v
+}
+
+impl Registry {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Slot>> {
+        self.slots.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn get_conn(&self, name: &str) -> Option<Arc<Conn>> {
+        self.lock().get(name).map(|s| s.conn.clone())
+    }
+
+    pub fn insert(&self, slot: Slot) {
+        self.lock().insert(slot.conn.name.clone(), slot);
+    }
+
+    /// Removes the slot if it still belongs to `conn` (a newer login may have replaced it).
+    pub fn remove_if(&self, conn: &Arc<Conn>) {
+        let mut g = self.lock();
+        if g.get(&conn.name)
+            .is_some_and(|s| Arc::ptr_eq(&s.conn, conn))
+        {
+            g.remove(&conn.name);
+        }
+    }
+
+    /// Names and archs of connected workers.
+    pub fn archs(&self) -> HashMap<String, String> {
+        self.lock()
+            .iter()
+            .map(|(k, s)| (k.clone(), s.arch.clone()))
+            .collect()
+    }
+
+    pub fn connected_count(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// Picks the least busy worker that can take a build for `builder` and reserves a slot on it.
+    pub fn reserve(&self, builder: &str) -> Option<Arc<Conn>> {
+        let mut g = self.lock();
+        let best = g
+            .values_mut()
+            .filter(|s| !s.paused && !s.stopping && !s.conn.is_closed() && s.running < s.max_builds)
+            .filter(|s| builder == "all" || s.arch == builder)
+            .min_by_key(|s| (s.running, s.conn.name.clone()))?;
+        best.running += 1;
+        Some(best.conn.clone())
+    }
+
+    pub fn release(&self, conn: &Arc<Conn>) {
+        if let Some(s) = self.lock().get_mut(&conn.name) {
+            if Arc::ptr_eq(&s.conn, conn) {
+                s.running = s.running.saturating_sub(1);
+            }
+        }
+    }
+
+    pub fn set_paused(&self, name: &str, paused: bool) {
+        if let Some(s) = self.lock().get_mut(name) {
+            s.paused = paused;
+        }
+    }
+
+    /// Marks a worker for graceful stop; returns true if it is idle now.
+    pub fn set_stopping(&self, name: &str) -> Option<bool> {
+        self.lock().get_mut(name).map(|s| {
+            s.stopping = true;
+            s.running == 0
+        })
+    }
+
+    pub fn is_idle_stopping(&self, name: &str) -> bool {
+        self.lock()
+            .get(name)
+            .is_some_and(|s| s.stopping && s.running == 0)
+    }
+
+    pub fn all_conns(&self) -> Vec<Arc<Conn>> {
+        self.lock().values().map(|s| s.conn.clone()).collect()
+    }
+}
