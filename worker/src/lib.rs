@@ -4,3 +4,7 @@
 //! validate formulas in-process.
 
 pub mod runtask;
+
+pub mod agent;
+pub mod cli;
+pub mod commands;
