@@ -189,12 +189,15 @@ fn import_one(index: usize, v: &Value) -> Result<CheckDetail, ResultYamlError> {
     Ok(detail)
 }
 
-/// One result as a mapping with sorted keys (as `yaml.safe_dump` writes them).
+/// One result as a mapping with sorted keys (as `yaml.safe_dump` writes them). `item` and
+/// `outcome` are always present, the other keys only when set.
 pub fn detail_to_value(d: &CheckDetail) -> Value {
     let mut m = std::collections::BTreeMap::new();
     let opt = |s: &Option<String>| s.clone().map(Value::String).unwrap_or(Value::Null);
     m.insert("item".to_string(), opt(&d.item));
-    m.insert("type".to_string(), opt(&d.report_type));
+    if let Some(t) = &d.report_type {
+        m.insert("type".to_string(), Value::String(t.clone()));
+    }
     m.insert("outcome".to_string(), Value::String(d.outcome.to_string()));
     if !d.note.is_empty() {
         m.insert("note".to_string(), Value::String(d.note.clone()));

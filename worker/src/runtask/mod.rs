@@ -9,3 +9,7 @@
 
 pub mod config;
 pub mod directives;
+pub mod process;
+pub mod provision;
+pub mod python;
+pub mod runner;

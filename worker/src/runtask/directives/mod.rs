@@ -24,7 +24,13 @@ use taskotron_common::formula::{kind, Formula};
 use taskotron_common::resultyaml::CheckDetail;
 use taskotron_common::template::Variables;
 
+mod createrepo;
 mod dummy;
+mod exitcode;
+mod python;
+mod resultsdb;
+mod shell;
+mod xunit;
 
 /// A formula directive.
 pub trait Directive {
@@ -38,7 +44,15 @@ pub trait Directive {
 /// Every directive runtask knows. **One line per directive.** The unknown-directive error
 /// lists these names.
 pub fn registry() -> Vec<Box<dyn Directive>> {
-    vec![Box::new(dummy::Dummy)]
+    vec![
+        Box::new(createrepo::Createrepo),
+        Box::new(dummy::Dummy),
+        Box::new(exitcode::ExitCode),
+        Box::new(python::Python),
+        Box::new(resultsdb::ResultsDb),
+        Box::new(shell::Shell),
+        Box::new(xunit::Xunit),
+    ]
 }
 
 /// The directive called `name`, if it is registered.
@@ -136,6 +150,23 @@ impl DirectiveError {
             source,
         }
     }
+}
+
+/// A ResultYAML parameter (`results:`, `result_worst:`, ...): YAML text, usually an exported
+/// variable, or an already parsed `{results: [...]}` mapping.
+pub fn results_param(param: &str, value: &Value) -> Result<Vec<CheckDetail>, DirectiveError> {
+    use taskotron_common::resultyaml::{import_value, import_yaml};
+    match value {
+        Value::String(text) => import_yaml(text),
+        Value::Object(_) => import_value(value),
+        other => {
+            return Err(DirectiveError::param(
+                param,
+                format!("expected ResultYAML text, found {}", kind(other)),
+            ))
+        }
+    }
+    .map_err(|e| DirectiveError::param(param, e.to_string()))
 }
 
 /// Typed access to a mapping of directive parameters, with one-line errors.
