@@ -11,3 +11,4 @@ pub mod resultyaml;
 pub mod template;
 
 pub mod protocol;
+pub mod json_canon;

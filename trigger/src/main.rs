@@ -1,11 +1,5 @@
-//! taskotron-trigger binary (being built; see README.md).
-use clap::Parser;
-
-/// Taskotron trigger.
-#[derive(Parser)]
-#[command(name = "taskotron-trigger", version)]
-struct Cli {}
+//! taskotron-trigger binary: see `taskotron_trigger::cli`.
 
 fn main() {
-    let _ = Cli::parse();
+    std::process::exit(taskotron_trigger::cli::main());
 }

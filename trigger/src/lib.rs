@@ -1,0 +1,19 @@
+//! taskotron-trigger: fedmsg in, jobs out.
+//!
+//! The trigger subscribes to the fedmsg bus ([`bus`]), parses and optionally verifies each
+//! envelope ([`fedmsg`]), turns it into Taskotron's flat *message data* with one consumer per
+//! topic family ([`jobtriggers`]), evaluates Taskotron's own `trigger_rules.yml` against it
+//! ([`rules`], [`discover`]) and hands the resulting jobs to a durable outbox that submits them
+//! to a Buildbot-compatible master's change hook ([`submit`]). [`pipeline`] glues the steps
+//! together so that `run`, `check-rules` and `replay` behave identically.
+
+pub mod bus;
+pub mod cli;
+pub mod config;
+pub mod discover;
+pub mod fedmsg;
+pub mod fuse;
+pub mod jobtriggers;
+pub mod pipeline;
+pub mod rules;
+pub mod submit;
