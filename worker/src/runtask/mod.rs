@@ -12,4 +12,5 @@ pub mod directives;
 pub mod process;
 pub mod provision;
 pub mod python;
+pub mod remote;
 pub mod runner;

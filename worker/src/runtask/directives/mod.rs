@@ -24,13 +24,17 @@ use taskotron_common::formula::{kind, Formula};
 use taskotron_common::resultyaml::CheckDetail;
 use taskotron_common::template::Variables;
 
+mod bodhi;
 mod createrepo;
+mod distgit;
 mod dummy;
 mod exitcode;
+mod koji;
 mod python;
 mod resultsdb;
 mod shell;
 mod xunit;
+mod yumrepoinfo;
 
 /// A formula directive.
 pub trait Directive {
@@ -52,6 +56,10 @@ pub fn registry() -> Vec<Box<dyn Directive>> {
         Box::new(resultsdb::ResultsDb),
         Box::new(shell::Shell),
         Box::new(xunit::Xunit),
+        Box::new(koji::Koji),
+        Box::new(bodhi::Bodhi),
+        Box::new(distgit::DistGit),
+        Box::new(yumrepoinfo::YumRepoInfo),
     ]
 }
 
