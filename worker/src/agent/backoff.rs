@@ -51,7 +51,11 @@ mod tests {
         for _ in 0..12 {
             let top = b.ceiling();
             let d = b.next_delay().as_secs_f64();
-            assert!(d >= top / 2.0 - 1e-9 && d <= top + 1e-9, "{d} not in [{}, {top}]", top / 2.0);
+            assert!(
+                d >= top / 2.0 - 1e-9 && d <= top + 1e-9,
+                "{d} not in [{}, {top}]",
+                top / 2.0
+            );
             tops.push(top);
         }
         assert_eq!(&tops[..4], &[0.5, 1.0, 2.0, 4.0]);

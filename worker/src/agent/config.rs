@@ -80,14 +80,23 @@ impl WorkerConfig {
             .rsplit_once(':')
             .ok_or_else(|| format!("master: expected HOST:PORT, got {:?}", self.master))?;
         if host.is_empty() || port.parse::<u16>().is_err() {
-            return Err(format!("master: expected HOST:PORT with a numeric port, got {:?}", self.master));
+            return Err(format!(
+                "master: expected HOST:PORT with a numeric port, got {:?}",
+                self.master
+            ));
         }
         if self.name.is_empty() || self.name.contains(':') {
             return Err("name: must be non-empty and contain no ':'".into());
         }
-        for (k, v) in [("keepalive", self.keepalive), ("ping_timeout", self.ping_timeout), ("maxdelay", self.maxdelay)] {
+        for (k, v) in [
+            ("keepalive", self.keepalive),
+            ("ping_timeout", self.ping_timeout),
+            ("maxdelay", self.maxdelay),
+        ] {
             if !(v.is_finite() && v > 0.0) {
-                return Err(format!("{k}: expected a positive number of seconds, got {v}"));
+                return Err(format!(
+                    "{k}: expected a positive number of seconds, got {v}"
+                ));
             }
         }
         if !self.path.starts_with('/') {

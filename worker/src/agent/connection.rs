@@ -48,8 +48,8 @@ pub async fn run_session(
         .url()
         .into_client_request()
         .with_context(|| format!("bad master URL {}", cfg.url()))?;
-    let creds = base64::engine::general_purpose::STANDARD
-        .encode(format!("{}:{}", cfg.name, cfg.password));
+    let creds =
+        base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", cfg.name, cfg.password));
     request.headers_mut().insert(
         "Authorization",
         format!("Basic {creds}")
@@ -80,6 +80,7 @@ pub async fn run_session(
             let msg = match out {
                 Outgoing::Frame(b) => WsMessage::Binary(b.into()),
                 Outgoing::Ping => WsMessage::Ping(Vec::new().into()),
+                Outgoing::Close => break,
             };
             if sink.send(msg).await.is_err() {
                 break;
@@ -140,7 +141,10 @@ pub async fn run_session(
             _ = &mut changed => {}
         }
     };
-    if matches!(end, SessionEnd::Lost(_) | SessionEnd::Silent | SessionEnd::Aborted | SessionEnd::Shutdown) {
+    if matches!(
+        end,
+        SessionEnd::Lost(_) | SessionEnd::Silent | SessionEnd::Aborted | SessionEnd::Shutdown
+    ) {
         // Nobody will read these commands' results; stop them.
         state.interrupt_all("connection to the master ended");
     }
@@ -166,7 +170,9 @@ fn handle_frame(handler: &mut Handler<'_>, data: &[u8]) -> Option<SessionEnd> {
         Err(e) => {
             match e.reply_to() {
                 Some(seq) => handler.peer.reply(Response::exception(seq, e.to_string())),
-                None => tracing::warn!(error = %e, len = data.len(), "malformed frame from the master dropped"),
+                None => {
+                    tracing::warn!(error = %e, len = data.len(), "malformed frame from the master dropped")
+                }
             }
             None
         }

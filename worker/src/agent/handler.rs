@@ -58,7 +58,9 @@ impl Handler<'_> {
                     Err(e) => Response::exception(seq, e),
                 });
             }
-            Op::InterruptCommand { command_id, why, .. } => {
+            Op::InterruptCommand {
+                command_id, why, ..
+            } => {
                 if !self.state.interrupt(&command_id, &why) {
                     tracing::info!(command_id = %command_id, "interrupt for a command that is not running");
                 }
@@ -99,7 +101,11 @@ impl Handler<'_> {
             "starting command"
         );
         let ctx = Ctx {
-            out: Output::new(self.peer.clone(), command_id.to_string(), self.settings.clone()),
+            out: Output::new(
+                self.peer.clone(),
+                command_id.to_string(),
+                self.settings.clone(),
+            ),
             basedir: self.basedir.to_path_buf(),
             interrupt,
         };

@@ -48,7 +48,10 @@ pub async fn watch_master(peer: Peer, seen: LastSeen, interval: Duration, timeou
     loop {
         let silent = seen.elapsed();
         if silent >= limit {
-            tracing::warn!(silent_s = silent.as_secs_f64(), "master silent; dropping the connection");
+            tracing::warn!(
+                silent_s = silent.as_secs_f64(),
+                "master silent; dropping the connection"
+            );
             return;
         }
         tokio::select! {
@@ -68,7 +71,13 @@ mod tests {
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
         let seen = LastSeen::default();
         seen.touch();
-                watch_master(Peer::new(tx), seen.clone(), Duration::from_millis(100), Duration::from_millis(150)).await;
+        watch_master(
+            Peer::new(tx),
+            seen.clone(),
+            Duration::from_millis(100),
+            Duration::from_millis(150),
+        )
+        .await;
         assert!(seen.elapsed() >= Duration::from_millis(250));
         let mut pings = 0;
         while let Ok(m) = rx.try_recv() {

@@ -37,7 +37,10 @@ pub fn collect(basedir: &Path, cfg: &WorkerConfig) -> WorkerInfo {
                 continue;
             }
             if let Ok(text) = std::fs::read_to_string(&path) {
-                extra.insert(entry.file_name().to_string_lossy().into_owned(), Value::from(text));
+                extra.insert(
+                    entry.file_name().to_string_lossy().into_owned(),
+                    Value::from(text),
+                );
             }
         }
     }
@@ -50,9 +53,9 @@ pub fn collect(basedir: &Path, cfg: &WorkerConfig) -> WorkerInfo {
     WorkerInfo {
         basedir: basedir.display().to_string(),
         system: "posix".into(),
-        numcpus: cfg.numcpus.unwrap_or_else(|| {
-            std::thread::available_parallelism().map_or(1, |n| n.get() as u64)
-        }),
+        numcpus: cfg
+            .numcpus
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get() as u64)),
         version: env!("CARGO_PKG_VERSION").into(),
         worker_commands: WORKER_COMMANDS
             .iter()

@@ -120,7 +120,11 @@ impl LineSplitter {
             rest = &rest[cut..];
         }
         self.partial = rest.to_string();
-        self.partial_time = if chunk.newlines.is_empty() { first_time } else { time };
+        self.partial_time = if chunk.newlines.is_empty() {
+            first_time
+        } else {
+            time
+        };
         (!chunk.newlines.is_empty()).then_some(chunk)
     }
 

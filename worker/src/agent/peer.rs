@@ -16,6 +16,8 @@ use tokio::sync::{mpsc, oneshot};
 pub enum Outgoing {
     Frame(Vec<u8>),
     Ping,
+    /// Send what is queued before this, then close the WebSocket.
+    Close,
 }
 
 /// Why a request got no useful answer.
@@ -114,10 +116,12 @@ impl Peer {
         }
     }
 
-    /// Fails every waiting request (the connection is gone) and refuses new ones.
+    /// Fails every waiting request, refuses new ones, and tells the writer to close the
+    /// socket after what is already queued.
     pub fn close(&self) {
         let mut p = self.lock();
         p.closed = true;
+        let _ = self.tx.send(Outgoing::Close);
         for (_, w) in p.waiters.drain() {
             if let Some(tx) = w {
                 let _ = tx.send(Err(PeerError::ConnectionLost));

@@ -48,7 +48,11 @@ pub async fn run(cfg: WorkerConfig, basedir: &Path, state: Arc<AgentState>) -> E
         }
         if state.stopping() {
             // Nothing to finish without a master: commands were interrupted with the session.
-            return if state.aborting() { Exit::Aborted } else { Exit::Clean };
+            return if state.aborting() {
+                Exit::Aborted
+            } else {
+                Exit::Clean
+            };
         }
         let delay = backoff.next_delay();
         tracing::info!(delay_s = delay.as_secs_f64(), "reconnecting");

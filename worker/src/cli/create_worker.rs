@@ -58,13 +58,17 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     cfg.keepalive = args.keepalive;
     cfg.maxdelay = args.maxdelay;
     cfg.numcpus = args.numcpus;
-    cfg.check().map_err(|e| anyhow::anyhow!("invalid argument: {e}"))?;
+    cfg.check()
+        .map_err(|e| anyhow::anyhow!("invalid argument: {e}"))?;
     if args.arch.trim().is_empty() {
         bail!("invalid argument: --arch must not be empty");
     }
     let conf = args.basedir.join("worker.yaml");
     if conf.exists() && !args.force {
-        bail!("{} already exists (use --force to overwrite)", conf.display());
+        bail!(
+            "{} already exists (use --force to overwrite)",
+            conf.display()
+        );
     }
     let info = args.basedir.join("info");
     std::fs::create_dir_all(&info).with_context(|| format!("cannot create {}", info.display()))?;

@@ -39,11 +39,19 @@ pub async fn run(args: DownloadFileArgs, ctx: &mut Ctx) -> Result<(), String> {
             }
             let length = remaining.map_or(blocksize, |r| r.min(blocksize));
             if length == 0 {
-                stderr = Some(format!("Maximum filesize reached, truncating file '{shown}'"));
+                stderr = Some(format!(
+                    "Maximum filesize reached, truncating file '{shown}'"
+                ));
                 rc = 1;
                 break;
             }
-            let data = match peer.request(Op::ReadFile { command_id: id.clone(), length }).await {
+            let data = match peer
+                .request(Op::ReadFile {
+                    command_id: id.clone(),
+                    length,
+                })
+                .await
+            {
                 Ok(Value::Binary(b)) => b,
                 Ok(Value::String(s)) => s.into_bytes(),
                 Ok(_) => Vec::new(), // null (Buildbot 4.3) or anything else: EOF
@@ -66,7 +74,11 @@ pub async fn run(args: DownloadFileArgs, ctx: &mut Ctx) -> Result<(), String> {
             }
         }
     }
-    let close = peer.request(Op::ReadFileClose { command_id: id.clone() }).await;
+    let close = peer
+        .request(Op::ReadFileClose {
+            command_id: id.clone(),
+        })
+        .await;
     if failure.is_none() {
         if let Err(e) = close {
             failure = Some(format!("RemoteWorkerError: {e}"));

@@ -21,7 +21,8 @@ pub async fn run(args: GlobArgs, ctx: &mut Ctx) -> Result<(), String> {
             ctx.out.item(UpdateItem::Rc(0));
         }
         Err(e) => {
-            ctx.out.header(&format!("glob: invalid pattern: {}: {e}\n", args.path));
+            ctx.out
+                .header(&format!("glob: invalid pattern: {}: {e}\n", args.path));
             ctx.out.item(UpdateItem::Rc(1));
         }
     }

@@ -54,7 +54,8 @@ impl Ctx {
     /// Reports an OS error like buildbot-worker's fs commands: header `<cmd>: <strerror>: <path>`
     /// and `rc` = errno.
     pub fn os_error(&mut self, cmd: &str, e: &std::io::Error, path: &str) {
-        self.out.header(&format!("{cmd}: {}: {path}\n", strerror(e)));
+        self.out
+            .header(&format!("{cmd}: {}: {path}\n", strerror(e)));
         self.out
             .item(UpdateItem::Rc(i64::from(e.raw_os_error().unwrap_or(1))));
     }

@@ -61,7 +61,9 @@ impl Utf8Stream {
         self.pending.extend_from_slice(bytes);
         let (valid, rest) = match std::str::from_utf8(&self.pending) {
             Ok(_) => (self.pending.len(), 0),
-            Err(e) if e.error_len().is_none() => (e.valid_up_to(), self.pending.len() - e.valid_up_to()),
+            Err(e) if e.error_len().is_none() => {
+                (e.valid_up_to(), self.pending.len() - e.valid_up_to())
+            }
             Err(_) => (self.pending.len(), 0),
         };
         let text = String::from_utf8_lossy(&self.pending[..valid]).into_owned();
@@ -154,10 +156,18 @@ fn header_text(spec: &ProcSpec) -> String {
         (cmd.clone(), bytes_repr(&cmd))
     } else {
         (
-            spec.argv.iter().map(|a| shell_quote(a)).collect::<Vec<_>>().join(" "),
+            spec.argv
+                .iter()
+                .map(|a| shell_quote(a))
+                .collect::<Vec<_>>()
+                .join(" "),
             format!(
                 "[{}]",
-                spec.argv.iter().map(|a| bytes_repr(a)).collect::<Vec<_>>().join(", ")
+                spec.argv
+                    .iter()
+                    .map(|a| bytes_repr(a))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
         )
     };
@@ -168,7 +178,10 @@ fn header_text(spec: &ProcSpec) -> String {
     if let Some(t) = spec.max_time {
         h.push_str(&format!(" (maxTime {} sec)", num(t)));
     }
-    h.push_str(&format!("\n watching logfiles {}\n argv: {argv_repr}\n", spec.logfiles_repr));
+    h.push_str(&format!(
+        "\n watching logfiles {}\n argv: {argv_repr}\n",
+        spec.logfiles_repr
+    ));
     if spec.log_environ {
         h.push_str(" environment:\n");
         for (k, v) in &spec.env {
@@ -256,7 +269,10 @@ pub async fn run(spec: ProcSpec, ctx: &mut Ctx) -> Result<i64, String> {
     let started = Instant::now();
     ctx.out.header(&header_text(&spec));
     if let Err(e) = std::fs::create_dir_all(&spec.workdir) {
-        return Err(format!("cannot create workdir {}: {e}", spec.workdir.display()));
+        return Err(format!(
+            "cannot create workdir {}: {e}",
+            spec.workdir.display()
+        ));
     }
     let mut cmd = Command::new(spec.argv.first().map_or("", String::as_str));
     cmd.args(spec.argv.iter().skip(1))
@@ -276,7 +292,11 @@ pub async fn run(spec: ProcSpec, ctx: &mut Ctx) -> Result<i64, String> {
         Ok(c) => c,
         Err(e) => {
             // buildbot-worker reports spawn failures in the log and with rc -1.
-            ctx.out.header(&format!("\nupon execvpe {} {:?} in environment id ...:\n{e}\n", spec.argv.first().map_or("", String::as_str), spec.argv));
+            ctx.out.header(&format!(
+                "\nupon execvpe {} {:?} in environment id ...:\n{e}\n",
+                spec.argv.first().map_or("", String::as_str),
+                spec.argv
+            ));
             if spec.send_rc {
                 ctx.out.item(UpdateItem::Rc(-1));
             }
@@ -435,7 +455,10 @@ pub async fn run(spec: ProcSpec, ctx: &mut Ctx) -> Result<i64, String> {
     if spec.send_rc {
         ctx.out.item(UpdateItem::Rc(rc));
     }
-    ctx.out.header(&format!("elapsedTime={:.6}\n", started.elapsed().as_secs_f64()));
+    ctx.out.header(&format!(
+        "elapsedTime={:.6}\n",
+        started.elapsed().as_secs_f64()
+    ));
     Ok(rc)
 }
 
@@ -445,7 +468,11 @@ fn argv_list(spec: &ProcSpec) -> String {
     } else {
         format!(
             "[{}]",
-            spec.argv.iter().map(|a| bytes_repr(a)).collect::<Vec<_>>().join(", ")
+            spec.argv
+                .iter()
+                .map(|a| bytes_repr(a))
+                .collect::<Vec<_>>()
+                .join(", ")
         )
     }
 }

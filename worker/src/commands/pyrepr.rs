@@ -75,10 +75,7 @@ mod tests {
         assert_eq!(shell_quote("echo a; b"), "'echo a; b'");
         assert_eq!(shell_quote("it's"), r#"'it'"'"'s'"#);
         assert_eq!(bytes_repr("sleep"), "b'sleep'");
-        assert_eq!(
-            bytes_repr("printf 'a\\n' > f"),
-            r#"b"printf 'a\\n' > f""#
-        );
+        assert_eq!(bytes_repr("printf 'a\\n' > f"), r#"b"printf 'a\\n' > f""#);
         assert_eq!(str_repr("extra.log"), "'extra.log'");
         assert_eq!(num(1200.0), "1200");
         assert_eq!(num(1.5), "1.5");

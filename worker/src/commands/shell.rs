@@ -17,14 +17,23 @@ pub async fn run(args: ShellArgs, ctx: &mut Ctx) -> Result<(), String> {
     let interrupt_signal = match &args.interrupt_signal {
         None => libc::SIGKILL,
         Some(SignalSpec::Number(n)) => *n,
-        Some(SignalSpec::Name(n)) => signal_number(n).ok_or_else(|| format!("shell: unknown interruptSignal {n:?}"))?,
+        Some(SignalSpec::Name(n)) => {
+            signal_number(n).ok_or_else(|| format!("shell: unknown interruptSignal {n:?}"))?
+        }
     };
-    let specs: Vec<(String, LogfileSpec)> = args.logfiles.clone().unwrap_or_default().into_iter().collect();
+    let specs: Vec<(String, LogfileSpec)> = args
+        .logfiles
+        .clone()
+        .unwrap_or_default()
+        .into_iter()
+        .collect();
     let logfiles: Vec<(String, String, bool)> = specs
         .iter()
         .map(|(n, s)| (n.clone(), s.filename().to_string(), s.follow()))
         .collect();
-    let as_dicts = specs.iter().any(|(_, s)| matches!(s, LogfileSpec::Spec { .. }));
+    let as_dicts = specs
+        .iter()
+        .any(|(_, s)| matches!(s, LogfileSpec::Spec { .. }));
     let spec = ProcSpec {
         argv,
         shell_string,

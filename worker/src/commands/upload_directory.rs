@@ -52,7 +52,10 @@ pub async fn run(args: UploadDirectoryArgs, ctx: &mut Ctx) -> Result<(), String>
         let compress = args.compress.clone();
         tokio::task::spawn_blocking(move || -> std::io::Result<std::fs::File> {
             if !dir.is_dir() {
-                return Err(std::io::Error::new(std::io::ErrorKind::NotFound, "not a directory"));
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    "not a directory",
+                ));
             }
             let mut f = tempfile::tempfile()?;
             pack(&dir, compress.as_deref(), &mut f)?;
@@ -65,7 +68,10 @@ pub async fn run(args: UploadDirectoryArgs, ctx: &mut Ctx) -> Result<(), String>
     let mut tarfile = match packed {
         Ok(f) => f,
         Err(e) => {
-            ctx.out.text(Stream::Stderr, &format!("Cannot read directory '{shown}' for upload: {e}\n"));
+            ctx.out.text(
+                Stream::Stderr,
+                &format!("Cannot read directory '{shown}' for upload: {e}\n"),
+            );
             ctx.out.item(UpdateItem::Rc(1));
             return Ok(());
         }
@@ -80,22 +86,36 @@ pub async fn run(args: UploadDirectoryArgs, ctx: &mut Ctx) -> Result<(), String>
         }
         let len = remaining.map_or(blocksize, |r| r.min(blocksize));
         if len == 0 {
-            stderr = Some(format!("Maximum filesize reached, truncating file '{shown}'"));
+            stderr = Some(format!(
+                "Maximum filesize reached, truncating file '{shown}'"
+            ));
             rc = 1;
             break;
         }
-        let data = read_block(&mut tarfile, len).map_err(|e| format!("reading packed {shown}: {e}"))?;
+        let data =
+            read_block(&mut tarfile, len).map_err(|e| format!("reading packed {shown}: {e}"))?;
         if data.is_empty() {
             break;
         }
         remaining = remaining.map(|r| r.saturating_sub(data.len() as u64));
-        if let Err(e) = peer.request(Op::UploadDirectoryWrite { command_id: id.clone(), data }).await {
+        if let Err(e) = peer
+            .request(Op::UploadDirectoryWrite {
+                command_id: id.clone(),
+                data,
+            })
+            .await
+        {
             failure = Some(format!("RemoteWorkerError: {e}"));
             break;
         }
     }
     if failure.is_none() {
-        if let Err(e) = peer.request(Op::UploadDirectoryUnpack { command_id: id.clone() }).await {
+        if let Err(e) = peer
+            .request(Op::UploadDirectoryUnpack {
+                command_id: id.clone(),
+            })
+            .await
+        {
             failure = Some(format!("RemoteWorkerError: {e}"));
         }
     }

@@ -34,10 +34,12 @@ pub async fn run(args: UploadFileArgs, ctx: &mut Ctx) -> Result<(), String> {
             None
         }
     };
-    let stamps = file
-        .as_ref()
-        .and_then(|f| f.metadata().ok())
-        .map(|m| (m.atime() as f64 + m.atime_nsec() as f64 / 1e9, m.mtime() as f64 + m.mtime_nsec() as f64 / 1e9));
+    let stamps = file.as_ref().and_then(|f| f.metadata().ok()).map(|m| {
+        (
+            m.atime() as f64 + m.atime_nsec() as f64 / 1e9,
+            m.mtime() as f64 + m.mtime_nsec() as f64 / 1e9,
+        )
+    });
     ctx.out.header(&format!("sending {shown}\n"));
     // Send the header before the data, as buildbot-worker's status goes out first.
     ctx.out.flush();
@@ -53,7 +55,9 @@ pub async fn run(args: UploadFileArgs, ctx: &mut Ctx) -> Result<(), String> {
             }
             let len = remaining.map_or(blocksize, |r| r.min(blocksize));
             if len == 0 {
-                stderr.get_or_insert_with(|| format!("Maximum filesize reached, truncating file '{shown}'"));
+                stderr.get_or_insert_with(|| {
+                    format!("Maximum filesize reached, truncating file '{shown}'")
+                });
                 rc = 1;
                 break;
             }
@@ -68,18 +72,32 @@ pub async fn run(args: UploadFileArgs, ctx: &mut Ctx) -> Result<(), String> {
                 break;
             }
             remaining = remaining.map(|r| r.saturating_sub(data.len() as u64));
-            if let Err(e) = peer.request(Op::UploadFileWrite { command_id: id.clone(), data }).await {
+            if let Err(e) = peer
+                .request(Op::UploadFileWrite {
+                    command_id: id.clone(),
+                    data,
+                })
+                .await
+            {
                 failure = Some(format!("RemoteWorkerError: {e}"));
                 break;
             }
         }
     }
-    let close = peer.request(Op::UploadFileClose { command_id: id.clone() }).await;
+    let close = peer
+        .request(Op::UploadFileClose {
+            command_id: id.clone(),
+        })
+        .await;
     if failure.is_none() {
         if let Err(e) = close {
             failure = Some(format!("RemoteWorkerError: {e}"));
         } else if let (true, Some((atime, mtime))) = (args.keepstamp, stamps) {
-            let utime = Op::UploadFileUtime { command_id: id.clone(), access_time: atime, modified_time: mtime };
+            let utime = Op::UploadFileUtime {
+                command_id: id.clone(),
+                access_time: atime,
+                modified_time: mtime,
+            };
             if let Err(e) = peer.request(utime).await {
                 failure = Some(format!("RemoteWorkerError: {e}"));
             }
