@@ -7,7 +7,7 @@ mod util;
 
 use std::io::Read;
 
-use mirror_support::{git, serve, show_ref_fingerprint, task, Origin};
+use mirror_support::{git, git_env, serve, show_ref_fingerprint, task, Origin};
 use taskotron_master::mirror::{MirrorConfig, MirrorError, Mirrors, TaskSource};
 
 fn get(url: &str) -> (u16, Vec<u8>) {
@@ -142,19 +142,52 @@ fn mirrors_pins_snapshots_and_serves_clones() {
     let p = m.snapshot("a", &s2).unwrap();
     assert!(untar(&std::fs::read(p).unwrap()).contains_key("sub/data.txt"));
 
-    // Read-only clone over dumb HTTP with real git: branch and annotated tag arrive.
-    let clone = tmp.path().join("clone");
-    git(
+    // Read-only clones with real git over smart HTTP (default) and dumb HTTP: branch and
+    // annotated tag arrive; an incremental fetch after a push negotiates and gets the new commit.
+    let url = format!("{}/mirror/fedoraqa/a.git", srv.base());
+    let smart = tmp.path().join("smart");
+    let dumb = tmp.path().join("dumb");
+    git(tmp.path(), &["clone", "-q", &url, smart.to_str().unwrap()]);
+    assert!(srv
+        .hits_for("/mirror/fedoraqa/a.git/git-upload-pack")
+        .iter()
+        .all(|h| h.0 == "POST" && h.2 == 200));
+    assert!(!srv
+        .hits_for("/mirror/fedoraqa/a.git/git-upload-pack")
+        .is_empty());
+    let n_objects_before = srv.hits_for("/mirror/fedoraqa/a.git/objects/").len();
+    git_env(
         tmp.path(),
-        &[
-            "clone",
-            "-q",
-            &format!("{}/mirror/fedoraqa/a.git", srv.base()),
-            clone.to_str().unwrap(),
-        ],
+        &["clone", "-q", &url, dumb.to_str().unwrap()],
+        &[("GIT_SMART_HTTP", "0")],
     );
-    assert_eq!(git(&clone, &["rev-parse", "HEAD"]).trim(), s3);
-    assert_eq!(git(&clone, &["cat-file", "-t", "v1.0"]).trim(), "tag");
+    assert!(
+        srv.hits_for("/mirror/fedoraqa/a.git/objects/").len() > n_objects_before,
+        "dumb clone fetched no objects"
+    );
+    for clone in [&smart, &dumb] {
+        assert_eq!(git(clone, &["rev-parse", "HEAD"]).trim(), s3);
+        assert_eq!(git(clone, &["cat-file", "-t", "v1.0"]).trim(), "tag");
+        git(clone, &["fsck", "--no-progress"]);
+    }
+    let s4 = a.commit("four.txt", "4\n", "fourth");
+    srv.rt.block_on(m.refresh("a"));
+    git(&smart, &["fetch", "-q", "origin"]);
+    assert_eq!(git(&smart, &["rev-parse", "origin/main"]).trim(), s4);
+    git(&smart, &["fsck", "--no-progress"]);
+    git_env(
+        &dumb,
+        &["fetch", "-q", "origin"],
+        &[("GIT_SMART_HTTP", "0")],
+    );
+    assert_eq!(git(&dumb, &["rev-parse", "origin/main"]).trim(), s4);
+    // Pushing is refused.
+    let push = std::process::Command::new("git")
+        .args(["push", "-q", &url, "HEAD:refs/heads/evil"])
+        .current_dir(&smart)
+        .output()
+        .unwrap();
+    assert!(!push.status.success());
     // Nothing outside the protocol files is served.
     assert_eq!(
         get(&format!("{}/mirror/fedoraqa/a.git/config", srv.base())).0,

@@ -302,3 +302,89 @@ fn read_manifest(p: &Path) -> serde_json::Value {
         .unwrap();
     serde_json::from_str(&s).unwrap()
 }
+
+/// Follow mode over HTTP, with another of our masters as the upstream: our manifest (with
+/// Last-Modified/304) and our smart HTTP serve a libgit2 client.
+#[test]
+fn follow_mode_over_http_from_another_master() {
+    let tmp = tempfile::tempdir().unwrap();
+    let top = tmp.path().join("origin");
+    let a = Origin::new(&top, "a.git", "main");
+    let b = Origin::new(&top, "b.git", "main");
+    let up = serve(
+        &tmp.path().join("upstream"),
+        MirrorConfig::default(),
+        vec![task("a", &a), task("b", &b)],
+    );
+    up.rt.block_on(up.mirrors.refresh_all());
+
+    let cfg = MirrorConfig {
+        upstream_manifest: Some(format!("{}/mirror/manifest.js.gz", up.base())),
+        ..Default::default()
+    };
+    let down = serve(&tmp.path().join("downstream"), cfg, vec![]);
+    let out = down.rt.block_on(down.mirrors.refresh_all());
+    assert_eq!(
+        out.iter()
+            .filter(|o| o.changed && o.error.is_none())
+            .count(),
+        2,
+        "{out:?}"
+    );
+    // Same namespace: the short task name resolves to the followed repo.
+    assert_eq!(down.mirrors.pin("a").unwrap(), a.head());
+    assert_eq!(down.mirrors.pin("fedoraqa/b").unwrap(), b.head());
+    let fp = |s: &mirror_support::Served| read_manifest(&s.mirrors.root().join("manifest.js.gz"));
+    assert_eq!(
+        fp(&down)["/fedoraqa/a.git"]["fingerprint"],
+        fp(&up)["/fedoraqa/a.git"]["fingerprint"]
+    );
+
+    // Unchanged upstream: 304, no git traffic.
+    let before = up.hits.lock().unwrap().len();
+    let out = down.rt.block_on(down.mirrors.refresh_all());
+    assert!(
+        out.iter().all(|o| !o.changed && o.error.is_none()),
+        "{out:?}"
+    );
+    let later: Vec<_> = up.hits.lock().unwrap()[before..].to_vec();
+    assert_eq!(
+        later
+            .iter()
+            .map(|h| (h.1.as_str(), h.2))
+            .collect::<Vec<_>>(),
+        vec![("/mirror/manifest.js.gz", 304)]
+    );
+
+    // A push reaches the downstream through the upstream's manifest; only a is fetched.
+    let a2 = a.commit("n", "2", "two");
+    up.rt.block_on(up.mirrors.refresh("a"));
+    let before = up.hits.lock().unwrap().len();
+    let out = down.rt.block_on(down.mirrors.refresh_all());
+    let changed: Vec<_> = out
+        .iter()
+        .filter(|o| o.changed)
+        .map(|o| o.name.as_str())
+        .collect();
+    assert_eq!(changed, vec!["fedoraqa/a"], "{out:?}");
+    assert_eq!(down.mirrors.pin("a").unwrap(), a2);
+    let later: Vec<_> = up.hits.lock().unwrap()[before..].to_vec();
+    assert!(
+        !later
+            .iter()
+            .any(|h| h.1.starts_with("/mirror/fedoraqa/b.git")),
+        "{later:?}"
+    );
+
+    // The upstream goes away: errors are reported, the downstream keeps serving what it has.
+    drop(up);
+    let out = down.rt.block_on(down.mirrors.refresh("a"));
+    assert!(out.error.is_some(), "{out:?}");
+    assert_eq!(down.mirrors.pin("a").unwrap(), a2);
+    let (status, _) = {
+        let r =
+            reqwest::blocking::get(format!("{}/tasks/a/archive/{a2}.tar.gz", down.base())).unwrap();
+        (r.status().as_u16(), ())
+    };
+    assert_eq!(status, 200);
+}

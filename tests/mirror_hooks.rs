@@ -201,7 +201,11 @@ fn push_webhooks_refresh_and_secrets_are_enforced() {
     let by_url = serde_json::to_vec(&json!({"repo": gen.url()})).unwrap();
     let (_, v) = post(&srv, &[("X-Taskotron-Token", "gen-token".into())], &by_url);
     assert_eq!(refreshed(&v), vec![("gen".to_string(), newer.clone())]);
-    let (_, v) = post(&srv, std::slice::from_ref(&auth), br#"{"repo": "/fedoraqa/gen.git"}"#);
+    let (_, v) = post(
+        &srv,
+        std::slice::from_ref(&auth),
+        br#"{"repo": "/fedoraqa/gen.git"}"#,
+    );
     assert_eq!(refreshed(&v), vec![("gen".to_string(), newer)]);
     // Unknown repo: nothing refreshed, the reply says what did not match.
     let (status, v) = post(

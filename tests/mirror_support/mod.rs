@@ -10,8 +10,14 @@ use taskotron_master::mirror::{MirrorConfig, Mirrors, TaskSource};
 
 /// Runs `git` with a fixed identity; panics with its stderr on failure; returns stdout.
 pub fn git(dir: &Path, args: &[&str]) -> String {
+    git_env(dir, args, &[])
+}
+
+/// [`git`] with extra environment variables (e.g. `GIT_SMART_HTTP=0`).
+pub fn git_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> String {
     let out = Command::new("git")
         .args(args)
+        .envs(env.iter().copied())
         .current_dir(dir)
         .env("GIT_AUTHOR_NAME", "Task Author")
         .env("GIT_AUTHOR_EMAIL", "author@example.org")

@@ -10,7 +10,8 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use axum::body::Body;
-use axum::extract::{Path as UrlPath, State};
+use axum::body::Bytes;
+use axum::extract::{Path as UrlPath, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -18,6 +19,7 @@ use axum::Router;
 
 use super::dumb::{self, DumbFile};
 use super::entry::RepoKind;
+use super::smart;
 use super::{MirrorError, Mirrors};
 
 /// Largest webhook body accepted (GitHub caps payloads at 25 MB; pushes are far smaller).
@@ -29,7 +31,7 @@ impl Mirrors {
     pub fn router(self: &Arc<Self>) -> Router {
         Router::new()
             .route("/mirror/manifest.js.gz", get(manifest))
-            .route("/mirror/{*rest}", get(git_file))
+            .route("/mirror/{*rest}", get(git_file).post(upload_pack))
             .route("/tasks/{*rest}", get(archive))
             .route(
                 "/hooks/git",
@@ -83,18 +85,64 @@ async fn manifest(State(m): State<Arc<Mirrors>>, headers: HeaderMap) -> Response
         .into_response()
 }
 
-async fn git_file(State(m): State<Arc<Mirrors>>, UrlPath(rest): UrlPath<String>) -> Response {
+/// The published repo a `/mirror/<path>.git/<file>` URL names, and `<file>`.
+#[allow(clippy::result_large_err)]
+fn repo_of(
+    m: &Mirrors,
+    rest: &str,
+) -> Result<(String, Arc<super::entry::RepoEntry>, String), Response> {
     let Some((repo, file)) = rest.split_once(".git/") else {
-        return plain(StatusCode::NOT_FOUND, "not a mirrored repository path");
+        return Err(plain(
+            StatusCode::NOT_FOUND,
+            "not a mirrored repository path",
+        ));
     };
     let path = format!("/{repo}.git");
-    let Some(e) = m.by_path(&path).filter(|e| e.kind != RepoKind::Adhoc) else {
-        return plain(
+    match m.by_path(&path).filter(|e| e.kind != RepoKind::Adhoc) {
+        Some(e) => Ok((path, e, file.to_string())),
+        None => Err(plain(
             StatusCode::NOT_FOUND,
             format!("no mirrored repository {path}"),
-        );
+        )),
+    }
+}
+
+async fn git_file(
+    State(m): State<Arc<Mirrors>>,
+    UrlPath(rest): UrlPath<String>,
+    Query(q): Query<std::collections::HashMap<String, String>>,
+) -> Response {
+    let (path, e, file) = match repo_of(&m, &rest) {
+        Ok(x) => x,
+        Err(resp) => return resp,
     };
-    let Some(what) = dumb::classify(file) else {
+    if file == "info/refs" {
+        match q.get("service").map(String::as_str) {
+            Some("git-upload-pack") => {
+                let dir = e.dir.clone();
+                return match tokio::task::spawn_blocking(move || smart::advertise(&dir)).await {
+                    Ok(Ok(body)) => (
+                        [
+                            (
+                                header::CONTENT_TYPE,
+                                "application/x-git-upload-pack-advertisement",
+                            ),
+                            (header::CACHE_CONTROL, "no-cache"),
+                        ],
+                        body,
+                    )
+                        .into_response(),
+                    Ok(Err(err)) => {
+                        plain(StatusCode::INTERNAL_SERVER_ERROR, format!("{path}: {err}"))
+                    }
+                    Err(err) => plain(StatusCode::INTERNAL_SERVER_ERROR, err.to_string()),
+                };
+            }
+            Some(_) => return plain(StatusCode::FORBIDDEN, "the mirror is read-only"),
+            None => {}
+        }
+    }
+    let Some(what) = dumb::classify(&file) else {
         return plain(StatusCode::NOT_FOUND, "not served");
     };
     let dir = e.dir.clone();
@@ -130,6 +178,43 @@ async fn git_file(State(m): State<Arc<Mirrors>>, UrlPath(rest): UrlPath<String>)
             };
             send_file(&dir.join(rel), ctype, cache).await
         }
+    }
+}
+
+/// `POST …/git-upload-pack`: one stateless round of negotiation, or the pack.
+async fn upload_pack(
+    State(m): State<Arc<Mirrors>>,
+    UrlPath(rest): UrlPath<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let (path, e, file) = match repo_of(&m, &rest) {
+        Ok(x) => x,
+        Err(resp) => return resp,
+    };
+    if file != "git-upload-pack" {
+        return plain(StatusCode::FORBIDDEN, "the mirror is read-only");
+    }
+    let gzip = headers
+        .get(header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("gzip"));
+    let req = match smart::parse_request(&body, gzip) {
+        Ok(r) => r,
+        Err(err) => return plain(StatusCode::BAD_REQUEST, format!("{path}: {err}")),
+    };
+    let dir = e.dir.clone();
+    match tokio::task::spawn_blocking(move || smart::respond(&dir, &req)).await {
+        Ok(Ok(out)) => (
+            [
+                (header::CONTENT_TYPE, "application/x-git-upload-pack-result"),
+                (header::CACHE_CONTROL, "no-cache"),
+            ],
+            out,
+        )
+            .into_response(),
+        Ok(Err(err)) => plain(StatusCode::BAD_REQUEST, format!("{path}: {err}")),
+        Err(err) => plain(StatusCode::INTERNAL_SERVER_ERROR, err.to_string()),
     }
 }
 

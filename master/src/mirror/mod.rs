@@ -3,8 +3,8 @@
 //! The master keeps a bare mirror of every configured task under
 //! `<data_dir>/mirror/<namespace>/<name>.git`, refreshes them on an interval and on push
 //! webhooks, publishes `<data_dir>/mirror/manifest.js.gz` in GrokMirror 2.x format (so a real
-//! `grok-pull` can replicate us), serves the repos read-only over git's dumb HTTP protocol, and
-//! turns a pinned commit into a cached `.tar.gz` snapshot that workers download.
+//! `grok-pull` can replicate us), serves the repos read-only over git's smart and dumb HTTP
+//! protocols, and turns a pinned commit into a cached `.tar.gz` snapshot that workers download.
 //!
 //! Layout: [`config`] (settings), [`entry`] (one tracked repo and its status), [`repo`] (libgit2
 //! operations), [`manifest`] (GrokMirror manifest), [`refresh`] (periodic and on-demand passes),
@@ -21,6 +21,7 @@ pub mod http;
 pub mod manifest;
 pub mod refresh;
 pub mod repo;
+pub mod smart;
 pub mod snapshot;
 
 use std::collections::BTreeMap;
