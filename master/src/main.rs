@@ -4,17 +4,7 @@
 //! mirrors the task repositories, and drives workers (ours or a stock buildbot-worker) over
 //! Buildbot's `msgpack_experimental_v7` WebSocket protocol. See docs/master.md.
 
-mod build;
-mod cli;
-mod config;
-mod db;
-mod http;
-mod mirror;
-mod scheduler;
-mod server;
-mod state;
-mod submit;
-mod workers;
+use taskotron_master::{cli, config, server};
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -38,7 +38,7 @@ fn dispatch(master: &Arc<Master>) {
         if master.shutting_down() {
             return;
         }
-        let Some(conn) = master.workers.reserve(&req.buildername) else {
+        let Some((conn, slot)) = master.workers.reserve(&req.buildername) else {
             continue;
         };
         let mut props: Map<String, Value> = req.properties.clone();
@@ -51,12 +51,12 @@ fn dispatch(master: &Arc<Master>) {
         set("task_sha", req.sha.clone().into(), "Scheduler");
         match master.db.start_build(req.brid, conn.workerid, &props) {
             Ok(Some(build)) => {
-                tokio::spawn(crate::build::run(master.clone(), conn, build, req));
+                tokio::spawn(crate::build::run(master.clone(), conn, slot, build, req));
             }
-            Ok(None) => master.workers.release(&conn),
+            Ok(None) => master.workers.release(&conn, slot),
             Err(e) => {
                 tracing::error!(uuid = %req.uuid, "cannot start build: {e}");
-                master.workers.release(&conn);
+                master.workers.release(&conn, slot);
             }
         }
     }

@@ -44,6 +44,8 @@ struct Ctx<'a> {
     req: &'a PendingRequest,
     stop: watch::Receiver<Option<String>>,
     step_no: i64,
+    /// Build slot on the worker: slot 0 uses `build`/`artifacts`, slot n `build.n`/`artifacts.n`.
+    slot: usize,
 }
 
 impl Ctx<'_> {
@@ -127,7 +129,13 @@ impl Ctx<'_> {
 }
 
 /// Runs the build on `conn`; always releases the worker slot and wakes the scheduler.
-pub async fn run(master: Arc<Master>, conn: Arc<Conn>, build: BuildRef, req: PendingRequest) {
+pub async fn run(
+    master: Arc<Master>,
+    conn: Arc<Conn>,
+    slot: usize,
+    build: BuildRef,
+    req: PendingRequest,
+) {
     let (stop_tx, stop_rx) = watch::channel(None);
     let running = Arc::new(RunningBuild {
         buildid: build.buildid,
@@ -146,6 +154,7 @@ pub async fn run(master: Arc<Master>, conn: Arc<Conn>, build: BuildRef, req: Pen
         req: &req,
         stop: stop_rx,
         step_no: 0,
+        slot,
     };
     let (result, state) = match steps(&mut ctx).await {
         Flow::Continue(r) => {
@@ -180,7 +189,7 @@ pub async fn run(master: Arc<Master>, conn: Arc<Conn>, build: BuildRef, req: Pen
         },
     }
     master.running_builds().remove(&build.buildid);
-    master.workers.release(&conn);
+    master.workers.release(&conn, slot);
     if master.workers.is_idle_stopping(&conn.name) {
         let c = conn.clone();
         tokio::spawn(async move {
@@ -200,8 +209,13 @@ async fn steps(ctx: &mut Ctx<'_>) -> Flow {
     let req = ctx.req;
     let basedir = ctx.conn.basedir();
     let builddir = format!("{}/{}", basedir.trim_end_matches('/'), req.buildername);
-    let workdir = format!("{builddir}/build");
-    let artdir = format!("{builddir}/artifacts");
+    let suffix = if ctx.slot == 0 {
+        String::new()
+    } else {
+        format!(".{}", ctx.slot)
+    };
+    let workdir = format!("{builddir}/build{suffix}");
+    let artdir = format!("{builddir}/artifacts{suffix}");
 
     // 0. worker_preparation
     let prep = ctx
@@ -279,7 +293,7 @@ async fn steps(ctx: &mut Ctx<'_>) -> Flow {
     };
     let dl = CommandArgs::DownloadFile(DownloadFileArgs {
         path: format!("{workdir}/task.tar.gz"),
-        workdir: Some("build".into()),
+        workdir: Some(format!("build{suffix}")),
         workerdest: Some("task.tar.gz".into()),
         maxsize: None,
         blocksize: 65536,
@@ -377,7 +391,7 @@ async fn steps(ctx: &mut Ctx<'_>) -> Flow {
     let ul = CommandArgs::UploadDirectory(UploadDirectoryArgs {
         path: format!("{artdir}/{}", req.uuid),
         workdir: Some(builddir.clone()),
-        workersrc: Some(format!("artifacts/{}", req.uuid)),
+        workersrc: Some(format!("artifacts{suffix}/{}", req.uuid)),
         maxsize: Some(cfg.build.max_artifacts_bytes),
         blocksize: 65536,
         compress: Some("gz".into()),

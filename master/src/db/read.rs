@@ -75,13 +75,14 @@ impl Db {
         )
     }
 
-    /// Workers; `configured_on` lists the builders each one can take builds from.
+    /// Workers; `configured_on` lists the builders each one can take builds from
+    /// (`builders_of` is called after the database lock is released, so it may query).
     pub fn workers_json(
         &self,
         filter: &Filter,
         builders_of: &dyn Fn(&str) -> Vec<i64>,
     ) -> Result<Vec<Value>, DbError> {
-        self.rows(
+        let mut rows = self.rows(
             "SELECT workerid, name, info, paused, pause_reason, graceful, connected FROM workers",
             filter,
             "ORDER BY workerid",
@@ -89,13 +90,9 @@ impl Db {
                 let name: String = r.get(1)?;
                 let info = parse_json(r.get(2)?);
                 let field = |k: &str| info.get(k).cloned().unwrap_or(Value::Null);
-                let configured: Vec<Value> = builders_of(&name)
-                    .into_iter()
-                    .map(|b| json!({"builderid": b, "masterid": MASTERID}))
-                    .collect();
                 let connected = opt_bool(r.get(6)?);
                 Ok(json!({
-                    "configured_on": configured,
+                    "configured_on": [],
                     "connected_to": if connected { json!([{"masterid": MASTERID}]) } else { json!([]) },
                     "graceful": opt_bool(r.get(5)?),
                     "name": name,
@@ -110,7 +107,16 @@ impl Db {
                     },
                 }))
             },
-        )
+        )?;
+        for row in rows.iter_mut() {
+            let name = row["name"].as_str().unwrap_or("").to_string();
+            let configured: Vec<Value> = builders_of(&name)
+                .into_iter()
+                .map(|b| json!({"builderid": b, "masterid": MASTERID}))
+                .collect();
+            row["configured_on"] = Value::Array(configured);
+        }
+        Ok(rows)
     }
 
     pub fn builds_json(&self, filter: &Filter, with_props: bool) -> Result<Vec<Value>, DbError> {

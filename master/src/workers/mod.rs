@@ -17,6 +17,8 @@ pub struct Slot {
     pub arch: String,
     pub max_builds: u32,
     pub running: u32,
+    /// Which build slots (0..max_builds) are in use; a slot picks the build directory.
+    pub busy: Vec<bool>,
     pub paused: bool,
     /// Graceful stop requested: no new builds; `shutdown` once idle.
     pub stopping: bool,
@@ -72,8 +74,9 @@ impl Registry {
         self.lock().len()
     }
 
-    /// Picks the least busy worker that can take a build for `builder` and reserves a slot on it.
-    pub fn reserve(&self, builder: &str) -> Option<Arc<Conn>> {
+    /// Picks the least busy worker that can take a build for `builder` and reserves a slot on
+    /// it; returns the connection and the slot index.
+    pub fn reserve(&self, builder: &str) -> Option<(Arc<Conn>, usize)> {
         let mut g = self.lock();
         let best = g
             .values_mut()
@@ -81,13 +84,21 @@ impl Registry {
             .filter(|s| builder == "all" || s.arch == builder)
             .min_by_key(|s| (s.running, s.conn.name.clone()))?;
         best.running += 1;
-        Some(best.conn.clone())
+        if best.busy.len() < best.max_builds as usize {
+            best.busy.resize(best.max_builds as usize, false);
+        }
+        let slot = best.busy.iter().position(|b| !b).unwrap_or(0);
+        best.busy[slot] = true;
+        Some((best.conn.clone(), slot))
     }
 
-    pub fn release(&self, conn: &Arc<Conn>) {
+    pub fn release(&self, conn: &Arc<Conn>, slot: usize) {
         if let Some(s) = self.lock().get_mut(&conn.name) {
             if Arc::ptr_eq(&s.conn, conn) {
                 s.running = s.running.saturating_sub(1);
+                if let Some(b) = s.busy.get_mut(slot) {
+                    *b = false;
+                }
             }
         }
     }

@@ -240,6 +240,7 @@ async fn setup(master: &Master, conn: &Arc<Conn>) -> Result<Slot, String> {
         arch,
         max_builds: wcfg.max_builds,
         running: 0,
+        busy: vec![false; wcfg.max_builds as usize],
         paused,
         stopping: false,
     })
