@@ -487,16 +487,16 @@ fn bodhi_and_distgit_clients() {
     let dest = tmp.path().join("dg");
     let files = vec![
         (
-            "testmodule.yaml".to_string(),
+            repo.raw_url("testmodule.yaml"),
             dest.join("download/testmodule.yaml"),
         ),
-        ("missing.spec".to_string(), dest.join("missing.spec")),
+        (repo.raw_url("missing.spec"), dest.join("missing.spec")),
     ];
     let (ignored, strict) = http::block_on(async {
         let client = http::client(&s).unwrap();
         (
-            distgit::fetch_files(&client, &s, &repo, &files, true).await,
-            distgit::fetch_files(&client, &s, &repo, &files, false).await,
+            distgit::fetch_files(&client, &s, &files, true).await,
+            distgit::fetch_files(&client, &s, &files, false).await,
         )
     })
     .unwrap();

@@ -199,3 +199,51 @@ pub fn runtask(
         uuid,
     }
 }
+
+/// The test tree (`tests/remote_support`).
+pub fn support_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/remote_support")
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap().flatten() {
+        let dest = to.join(e.file_name());
+        if e.path().is_dir() {
+            copy_tree(&e.path(), &dest);
+        } else {
+            std::fs::copy(e.path(), &dest).unwrap();
+        }
+    }
+}
+
+/// A task checkout in `dir/<name>`: the fixture formula `fixture` (verbatim, from
+/// tests/fixtures/taskotron/) saved as `formula_name`, plus the test task code `tasks/<code>`.
+/// Returns the formula path.
+pub fn task_dir(dir: &Path, name: &str, fixture: &str, formula_name: &str, code: &str) -> PathBuf {
+    let task = dir.join(name);
+    copy_tree(&support_dir().join("tasks").join(code), &task);
+    let src = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/taskotron")
+        .join(fixture);
+    let formula = task.join(formula_name);
+    std::fs::copy(&src, &formula).unwrap_or_else(|e| panic!("{}: {e}", src.display()));
+    formula
+}
+
+/// A task checkout with a formula written by the test (and the `record` helper task).
+pub fn custom_task(dir: &Path, name: &str, formula_text: &str) -> PathBuf {
+    let task = dir.join(name);
+    copy_tree(&support_dir().join("tasks/record"), &task);
+    let formula = task.join("runtask.yml");
+    std::fs::write(&formula, formula_text).unwrap();
+    formula
+}
+
+/// `<artifacts>/record.json` written by the `record` task.
+pub fn record(run: &Run) -> serde_json::Value {
+    let p = run.artifacts.join("record.json");
+    let text = std::fs::read_to_string(&p)
+        .unwrap_or_else(|e| panic!("{}: {e}\n{}", p.display(), run.all()));
+    serde_json::from_str(&text).unwrap()
+}

@@ -11,6 +11,8 @@ pub struct Sub {
     pub requires: Vec<String>,
     /// Size of a random payload file (0 = a small text file).
     pub payload: usize,
+    /// `BuildArch: noarch` for this sub-package only.
+    pub noarch: bool,
 }
 
 /// A source package to build.
@@ -21,6 +23,8 @@ pub struct Spec {
     pub noarch: bool,
     pub subs: Vec<Sub>,
     pub provides: Vec<String>,
+    /// Extra `%install` lines (end up in the SRPM's spec).
+    pub install_extra: Vec<String>,
 }
 
 impl Spec {
@@ -32,6 +36,7 @@ impl Spec {
             noarch: false,
             subs: Vec::new(),
             provides: Vec::new(),
+            install_extra: Vec::new(),
         }
     }
 
@@ -40,6 +45,18 @@ impl Spec {
             name: name.into(),
             requires: requires.iter().map(|s| s.to_string()).collect(),
             payload,
+            noarch: false,
+        });
+        self
+    }
+
+    /// A noarch sub-package of an arch-specific build (like `-doc` packages).
+    pub fn noarch_sub(mut self, name: &str) -> Spec {
+        self.subs.push(Sub {
+            name: name.into(),
+            requires: Vec::new(),
+            payload: 0,
+            noarch: true,
         });
         self
     }
@@ -67,6 +84,9 @@ impl Spec {
                 "%package -n {}\nSummary: {}\n",
                 sub.name, sub.name
             ));
+            if sub.noarch {
+                s.push_str("BuildArch: noarch\n");
+            }
             for r in &sub.requires {
                 s.push_str(&format!("Requires: {r}\n"));
             }
@@ -84,6 +104,10 @@ impl Spec {
             } else {
                 s.push_str(&format!("echo {} > {dir}/README\n", sub.name));
             }
+        }
+        for line in &self.install_extra {
+            s.push_str(line);
+            s.push('\n');
         }
         // The main package always exists in a spec; give it a file if not listed as a sub.
         if main.is_none() {

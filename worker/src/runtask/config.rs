@@ -47,6 +47,9 @@ pub struct Config {
     pub remote_timeout: u64,
     /// Retries of a failed transient remote operation.
     pub remote_retries: u32,
+    /// URL prefix rewrites for the remote directives (`{from: to}`, longest match wins), like
+    /// git's `insteadOf`: sends a formula's hard-coded dist-git `baseurl` to a mirror.
+    pub url_rewrites: std::collections::BTreeMap<String, String>,
     /// Python 3 interpreter for the `python` directive.
     pub python: String,
     /// argv prefix of the `createrepo` directive (the repo dir is appended).
@@ -98,6 +101,7 @@ impl Default for Config {
             download_cache_dir: "/var/cache/taskotron".into(),
             remote_timeout: 60,
             remote_retries: 3,
+            url_rewrites: Default::default(),
             python: "python3".into(),
             createrepo: vec!["createrepo_c".into()],
             provision: Provision::default(),

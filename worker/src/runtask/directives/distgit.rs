@@ -105,8 +105,9 @@ impl Directive for DistGit {
             None => ctx.workdir.to_path_buf(),
         };
         let files: Vec<_> = paths
-            .into_iter()
+            .iter()
             .zip(localpaths.iter().map(|l| target_dir.join(l)))
+            .map(|(path, dest)| (remote::rewrite_url(ctx.config, &repo.raw_url(path)), dest))
             .collect();
         tracing::info!(
             repo = %format!("{}/{}#{}", repo.namespace, repo.package, repo.gitref),
@@ -116,7 +117,7 @@ impl Directive for DistGit {
         let settings = remote::settings(ctx.config);
         let got = remote::run(async {
             let client = http::client(&settings)?;
-            distgit::fetch_files(&client, &settings, &repo, &files, ignore_missing).await
+            distgit::fetch_files(&client, &settings, &files, ignore_missing).await
         })?;
         let list: Vec<String> = got.iter().map(|p| p.display().to_string()).collect();
         Ok(json!({ "downloaded_files": list }))

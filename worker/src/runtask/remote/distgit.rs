@@ -30,29 +30,26 @@ impl Repo {
     }
 }
 
-/// Downloads each `(path, local destination)`; returns the files written. A 404 is skipped when
-/// `ignore_missing`, every other failure is an error.
+/// Downloads each `(url, local destination)` (URLs from [`Repo::raw_url`]); returns the files
+/// written. A 404 is skipped when `ignore_missing`, every other failure is an error.
 pub async fn fetch_files(
     client: &reqwest::Client,
     settings: &Settings,
-    repo: &Repo,
     files: &[(String, PathBuf)],
     ignore_missing: bool,
 ) -> Result<Vec<PathBuf>, RemoteError> {
     let specs: Vec<FileSpec> = files
         .iter()
-        .map(|(path, dest)| FileSpec {
-            url: repo.raw_url(path),
+        .map(|(url, dest)| FileSpec {
+            url: url.clone(),
             dest: dest.clone(),
             size: None,
             checksum: None,
         })
         .collect();
+    let results = download::fetch_each(client, settings, specs.clone()).await;
     let mut out = Vec::new();
-    for (spec, result) in specs
-        .iter()
-        .zip(download::fetch_each(client, settings, specs.clone()).await)
-    {
+    for (spec, result) in specs.iter().zip(results) {
         match result {
             Ok(p) => out.push(p),
             Err(e) if ignore_missing && e.status() == Some(404) => {

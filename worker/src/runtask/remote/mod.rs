@@ -45,3 +45,40 @@ pub fn run<T: Send>(
 ) -> Result<T, DirectiveError> {
     Ok(http::block_on(fut)??)
 }
+
+/// Applies the config's `url_rewrites` to `url`: the longest matching prefix is replaced.
+pub fn rewrite_url(config: &Config, url: &str) -> String {
+    config
+        .url_rewrites
+        .iter()
+        .filter(|(from, _)| url.starts_with(from.as_str()))
+        .max_by_key(|(from, _)| from.len())
+        .map(|(from, to)| format!("{to}{}", &url[from.len()..]))
+        .unwrap_or_else(|| url.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn longest_rewrite_prefix_wins() {
+        let mut config = Config::default();
+        config
+            .url_rewrites
+            .insert("https://src.fedoraproject.org".into(), "http://a".into());
+        config.url_rewrites.insert(
+            "https://src.fedoraproject.org/modules".into(),
+            "http://b".into(),
+        );
+        assert_eq!(
+            rewrite_url(&config, "https://src.fedoraproject.org/rpms/x"),
+            "http://a/rpms/x"
+        );
+        assert_eq!(
+            rewrite_url(&config, "https://src.fedoraproject.org/modules/x"),
+            "http://b/x"
+        );
+        assert_eq!(rewrite_url(&config, "http://other/x"), "http://other/x");
+    }
+}
