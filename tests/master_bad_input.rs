@@ -1,0 +1,457 @@
+//! Bad input to the master (issue 9, test 6): each gets the documented error and the master
+//! keeps serving.
+//! - worker port: no auth header → 401, non-Basic → 400, wrong password / unknown worker → 401,
+//!   garbage frames and text frames dropped (connection survives), unknown ops answered with
+//!   Buildbot's exception text, a malformed known op answered with an exception, an oversized
+//!   frame closes only that connection;
+//! - change hook: missing/bad token, malformed properties/files JSON, missing fields, bad uuid,
+//!   duplicate uuid, unknown dialect, unsupported content type;
+//! - REST: malformed JSON-RPC, unknown method, unknown resources, bad query parameters.
+
+mod master_support;
+mod util;
+
+use std::time::Duration;
+
+use master_support::wsclient::{basic, open, FakeWorker};
+use master_support::{change_body, form, Env, Opts, TOKEN};
+use taskotron_common::protocol::{encode, Message, Op, Request, Value};
+
+const T: Duration = Duration::from_secs(10);
+
+fn healthy(env: &Env) {
+    assert_eq!(env.get("/healthz")["status"], "ok");
+}
+
+#[test]
+fn worker_port_rejects_bad_logins_and_survives_bad_frames() {
+    let env = Env::new(Opts {
+        workers: vec![("w1", "pw1"), ("w2", "pw2")],
+        heartbeat: (1.0, 5.0),
+        ..Default::default()
+    });
+    let port = env.worker_port;
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        assert_eq!(
+            open(port, None).await.err(),
+            Some(401),
+            "no Authorization header"
+        );
+        assert_eq!(
+            open(port, Some("Bearer abc")).await.err(),
+            Some(400),
+            "non-Basic header"
+        );
+        assert_eq!(
+            open(port, Some("Basic !!!notbase64")).await.err(),
+            Some(400),
+            "undecodable"
+        );
+        assert_eq!(
+            open(port, Some(&basic("w1", "wrong"))).await.err(),
+            Some(401),
+            "wrong password"
+        );
+        assert_eq!(
+            open(port, Some(&basic("nobody", "pw1"))).await.err(),
+            Some(401),
+            "unknown worker"
+        );
+
+        let mut w = FakeWorker::connect(port, "w1", "pw1").await;
+        assert!(
+            w.wait_op("keepalive", T).await,
+            "setup finished and heartbeats started"
+        );
+        // Garbage, a text frame, a map without op/seq_number: dropped, connection alive.
+        w.send_raw(vec![0xc1, 0xff, 0x00, 0x13]);
+        w.send_raw(vec![0x92, 0x01, 0x02]);
+        w.send_raw(encode_map(&[("op", Value::from("update"))]));
+        w.send_text("hello");
+        // Unknown op → Buildbot's exception text.
+        w.send_raw(encode(&Message::Request(Request {
+            seq_number: 7,
+            op: Op::Unknown {
+                op: "frobnicate".into(),
+                fields: vec![],
+            },
+        })));
+        let r = w.next_response(T).await.expect("reply to unknown op");
+        assert_eq!(r.seq_number, 7);
+        assert!(r.is_exception);
+        assert_eq!(
+            r.result.as_str(),
+            Some("Command frobnicate does not exist.")
+        );
+        // A known op with a bad field → exception reply naming the problem.
+        w.send_raw(encode_map(&[
+            ("op", Value::from("update")),
+            ("seq_number", Value::from(8)),
+            ("command_id", Value::from(5)),
+        ]));
+        let r = w.next_response(T).await.expect("reply to bad update");
+        assert_eq!(r.seq_number, 8);
+        assert!(r.is_exception, "{r:?}");
+        // An update for a command that does not exist → exception.
+        w.send_raw(encode(&Message::Request(Request {
+            seq_number: 9,
+            op: Op::Complete {
+                command_id: "no-such".into(),
+                failure: None,
+            },
+        })));
+        let r = w.next_response(T).await.expect("reply to unknown command");
+        assert!(
+            r.is_exception && r.result.as_str().unwrap_or("").contains("no-such"),
+            "{r:?}"
+        );
+        // Still connected and answering keepalives.
+        assert!(w.wait_op("keepalive", T).await);
+        assert!(!*w.closed.borrow());
+
+        // A duplicate login while w1 is alive is refused (the new socket is closed).
+        let mut dup = FakeWorker::connect(port, "w1", "pw1").await;
+        assert!(
+            dup.wait_closed(Duration::from_secs(20)).await,
+            "duplicate login closed"
+        );
+        assert!(!*w.closed.borrow(), "the original connection stays");
+
+        // Oversized frame (> limits.max_frame_bytes, 16 MiB) → only that connection closes.
+        let mut w2 = FakeWorker::connect(port, "w2", "pw2").await;
+        assert!(w2.wait_op("keepalive", T).await);
+        w2.send_raw(vec![0u8; 17 * 1024 * 1024]);
+        assert!(
+            w2.wait_closed(T).await,
+            "oversized frame closes the connection"
+        );
+        assert!(!*w.closed.borrow());
+    });
+    healthy(&env);
+    let h = env.get("/healthz");
+    assert_eq!(h["workers_connected"], 1);
+}
+
+fn encode_map(pairs: &[(&str, Value)]) -> Vec<u8> {
+    let v = Value::Map(
+        pairs
+            .iter()
+            .map(|(k, v)| (Value::from(*k), v.clone()))
+            .collect(),
+    );
+    let mut buf = Vec::new();
+    rmpv::encode::write_value(&mut buf, &v).unwrap();
+    buf
+}
+
+fn post(env: &Env, path: &str, auth: Option<&str>, ctype: &str, body: String) -> (u16, String) {
+    let mut req = reqwest::blocking::Client::new()
+        .post(env.url(path))
+        .header("Content-Type", ctype)
+        .body(body);
+    if let Some(a) = auth {
+        req = req.header("Authorization", a);
+    }
+    let r = req.send().unwrap();
+    (r.status().as_u16(), r.text().unwrap())
+}
+
+#[test]
+fn change_hook_rejects_malformed_changes() {
+    let env = Env::new(Opts::default());
+    let bearer = format!("Bearer {TOKEN}");
+    let form_ct = "application/x-www-form-urlencoded";
+    let ok_body = change_body("dup-1", "foo-1-1.fc40", "x86_64");
+
+    let (s, _) = post(&env, "/change_hook", None, form_ct, ok_body.clone());
+    assert_eq!(s, 401, "no token");
+    let (s, _) = post(
+        &env,
+        "/change_hook",
+        Some("Bearer wrong"),
+        form_ct,
+        ok_body.clone(),
+    );
+    assert_eq!(s, 403, "bad token");
+
+    let cases: Vec<(String, &str)> = vec![
+        (
+            form(&[
+                ("project", "rpmcheck"),
+                ("category", "x86_64"),
+                ("properties", "{not json"),
+            ]),
+            "properties",
+        ),
+        (
+            form(&[
+                ("project", "rpmcheck"),
+                ("category", "x86_64"),
+                ("properties", "[1,2]"),
+            ]),
+            "JSON object",
+        ),
+        (
+            form(&[
+                ("project", "rpmcheck"),
+                ("category", "x86_64"),
+                ("files", "{}"),
+                ("properties", "{}"),
+            ]),
+            "files",
+        ),
+        (
+            form(&[
+                ("project", "rpmcheck"),
+                ("category", "x86_64"),
+                ("properties", r#"{"item":"x","item_type":"koji_build"}"#),
+            ]),
+            "taskname",
+        ),
+        (
+            form(&[
+                ("project", "rpmcheck"),
+                (
+                    "properties",
+                    r#"{"taskname":"demo","item":"x","item_type":"koji_build"}"#,
+                ),
+            ]),
+            "category",
+        ),
+        (
+            form(&[
+                ("project", "rpmcheck"),
+                ("category", "x86_64"),
+                (
+                    "properties",
+                    r#"{"taskname":"demo","item":"x","item_type":"koji_build","uuid":"../etc"}"#,
+                ),
+            ]),
+            "uuid",
+        ),
+        (
+            form(&[
+                ("project", "rpmcheck"),
+                ("category", "x86_64"),
+                (
+                    "properties",
+                    r#"{"taskname":"demo","item":"x","item_type":"koji_build","uuid":["a"]}"#,
+                ),
+            ]),
+            "uuid",
+        ),
+        (
+            form(&[
+                ("project", "rpmcheck"),
+                ("category", "x86_64"),
+                ("when_timestamp", "yesterday"),
+                ("properties", "{}"),
+            ]),
+            "when_timestamp",
+        ),
+        (
+            form(&[
+                ("project", "rpmcheck"),
+                ("category", "x86 64"),
+                (
+                    "properties",
+                    r#"{"taskname":"demo","item":"x","item_type":"koji_build"}"#,
+                ),
+            ]),
+            "arch",
+        ),
+    ];
+    for (body, needle) in cases {
+        let (s, text) = post(
+            &env,
+            "/change_hook/base",
+            Some(&bearer),
+            form_ct,
+            body.clone(),
+        );
+        assert_eq!(s, 400, "{body} → {text}");
+        assert!(
+            text.contains(needle),
+            "{body}: {text:?} should mention {needle}"
+        );
+    }
+    // Unknown task: the mirror has no such task.
+    let body = form(&[
+        ("project", "rpmcheck"),
+        ("category", "x86_64"),
+        (
+            "properties",
+            r#"{"taskname":"nosuchtask","item":"x","item_type":"koji_build"}"#,
+        ),
+    ]);
+    let (s, text) = post(&env, "/change_hook", Some(&bearer), form_ct, body);
+    assert_eq!(s, 422, "{text}");
+    assert!(text.contains("nosuchtask"), "{text}");
+    // Unsupported content type and dialect.
+    let (s, _) = post(
+        &env,
+        "/change_hook",
+        Some(&bearer),
+        "application/json",
+        r#"{"project":"rpmcheck"}"#.into(),
+    );
+    assert_eq!(s, 400);
+    let (s, text) = post(
+        &env,
+        "/change_hook/github",
+        Some(&bearer),
+        form_ct,
+        ok_body.clone(),
+    );
+    assert_eq!(s, 400);
+    assert!(text.contains("github"), "{text}");
+    // A duplicate uuid is refused; the first is queued.
+    assert_eq!(
+        post(
+            &env,
+            "/change_hook",
+            Some(&bearer),
+            form_ct,
+            ok_body.clone()
+        )
+        .0,
+        200
+    );
+    let (s, text) = post(&env, "/change_hook", Some(&bearer), form_ct, ok_body);
+    assert_eq!(s, 409, "{text}");
+    // A change for another project is stored but starts no build (Buildbot's behaviour).
+    let other = form(&[
+        ("project", "other"),
+        ("category", "x86_64"),
+        ("properties", "{}"),
+    ]);
+    let (s, text) = post(&env, "/change_hook", Some(&bearer), form_ct, other);
+    assert_eq!((s, text.as_str()), (200, "1 change found"));
+
+    assert_eq!(env.get("/api/v2/buildrequests")["meta"]["total"], 1);
+    assert_eq!(env.get("/api/v2/changes")["meta"]["total"], 2);
+    healthy(&env);
+}
+
+#[test]
+fn rest_api_rejects_malformed_calls() {
+    let env = Env::new(Opts::default());
+    let bearer = format!("Bearer {TOKEN}");
+    let json_ct = "application/json";
+    let force = "/api/v2/forceschedulers/rpmcheck";
+
+    let (s, _) = post(
+        &env,
+        force,
+        None,
+        json_ct,
+        r#"{"jsonrpc":"2.0","method":"force","id":1,"params":{}}"#.into(),
+    );
+    assert_eq!(s, 401);
+    let (s, t) = post(&env, force, Some(&bearer), json_ct, "{broken".into());
+    assert_eq!(s, 400);
+    assert!(t.contains("-32700"), "{t}");
+    let (s, t) = post(&env, force, Some(&bearer), "text/plain", "{}".into());
+    assert_eq!(s, 400, "{t}");
+    let (s, t) = post(
+        &env,
+        force,
+        Some(&bearer),
+        json_ct,
+        r#"[{"jsonrpc":"2.0"}]"#.into(),
+    );
+    assert_eq!(s, 400, "{t}");
+    let (s, t) = post(
+        &env,
+        force,
+        Some(&bearer),
+        json_ct,
+        r#"{"jsonrpc":"1.0","method":"force","id":1}"#.into(),
+    );
+    assert_eq!(s, 400, "{t}");
+    let (s, t) = post(
+        &env,
+        force,
+        Some(&bearer),
+        json_ct,
+        r#"{"jsonrpc":"2.0","method":"explode","id":1,"params":{}}"#.into(),
+    );
+    assert_eq!(s, 501, "{t}");
+    let (s, t) = post(
+        &env,
+        force,
+        Some(&bearer),
+        json_ct,
+        r#"{"jsonrpc":"2.0","method":"force","id":1,"params":{"item":"x"}}"#.into(),
+    );
+    assert_eq!(s, 400, "{t}");
+    assert!(t.contains("taskname"), "{t}");
+    let (s, _) = post(
+        &env,
+        "/api/v2/forceschedulers/nope",
+        Some(&bearer),
+        json_ct,
+        r#"{"jsonrpc":"2.0","method":"force","id":1,"params":{}}"#.into(),
+    );
+    assert_eq!(s, 404);
+    let (s, _) = post(
+        &env,
+        "/api/v2/builds/999",
+        Some(&bearer),
+        json_ct,
+        r#"{"jsonrpc":"2.0","method":"stop","id":1,"params":{}}"#.into(),
+    );
+    assert_eq!(s, 404);
+
+    // A good force call returns Buildbot's [bsid, {builderid: brid}].
+    let (s, t) = post(
+        &env,
+        force,
+        Some(&bearer),
+        json_ct,
+        r#"{"jsonrpc":"2.0","method":"force","id":3,"params":{"builderid":null,"username":"t <t@example.org>","reason":"test","taskname":"demo","item":"foo-1-1.fc40","item_type":"koji_build","arch":"x86_64","uuid":"forced-1"}}"#.into(),
+    );
+    assert_eq!(s, 200, "{t}");
+    let v: serde_json::Value = serde_json::from_str(&t).unwrap();
+    assert_eq!(v["id"], 3);
+    assert_eq!(v["jsonrpc"], "2.0");
+    let bsid = v["result"][0].as_i64().unwrap();
+    let (bid, brid) = v["result"][1].as_object().unwrap().iter().next().unwrap();
+    let br = env.get(&format!("/api/v2/buildrequests/{brid}"));
+    assert_eq!(br["buildrequests"][0]["buildsetid"], bsid);
+    assert_eq!(br["buildrequests"][0]["builderid"].to_string(), *bid);
+    // Cancel it while queued.
+    let (s, t) = post(
+        &env,
+        &format!("/api/v2/buildrequests/{brid}"),
+        Some(&bearer),
+        json_ct,
+        r#"{"jsonrpc":"2.0","method":"cancel","id":4,"params":{}}"#.into(),
+    );
+    assert_eq!(s, 200, "{t}");
+    let br = env.get(&format!("/api/v2/buildrequests/{brid}"));
+    assert_eq!(br["buildrequests"][0]["results"], 6);
+
+    // GETs: unknown ids → 404, bad query → 400.
+    for path in [
+        "/api/v2/builds/12345",
+        "/api/v2/builders/nope",
+        "/api/v2/workers/ghost",
+        "/api/v2/changes/x",
+    ] {
+        assert_eq!(
+            reqwest::blocking::get(env.url(path)).unwrap().status(),
+            404,
+            "{path}"
+        );
+    }
+    for path in ["/api/v2/builds?limit=-1", "/api/v2/builds?buildid__like=3"] {
+        assert_eq!(
+            reqwest::blocking::get(env.url(path)).unwrap().status(),
+            400,
+            "{path}"
+        );
+    }
+    healthy(&env);
+}
