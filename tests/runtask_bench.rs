@@ -1,0 +1,73 @@
+//! Overhead of runtask (ignored by default; it prints numbers and asserts no times):
+//!
+//!   cargo build --release --workspace --bins
+//!   cargo test --release -p taskotron-e2e --test runtask_bench -- --ignored --nocapture
+//!
+//! A formula of five trivial shell actions run by `runtask` versus the same five commands
+//! run by `sh`, median of repeated runs of each, and their ratio.
+
+mod runtask_support;
+mod util;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use runtask_support::TaskDir;
+
+const RUNS: usize = 31;
+const COMMANDS: [&str; 5] = ["true", "echo hello", "test -d /", "printf x", "echo done"];
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn time(mut cmd: impl FnMut() -> Command) -> Duration {
+    let mut samples = Vec::with_capacity(RUNS);
+    for _ in 0..RUNS {
+        let start = Instant::now();
+        let out = cmd().output().unwrap();
+        samples.push(start.elapsed());
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    median(samples)
+}
+
+#[test]
+#[ignore = "benchmark; run with --ignored --nocapture"]
+fn runtask_overhead_vs_sh_on_five_shell_actions() {
+    let t = TaskDir::new();
+    let mut formula = String::from("name: bench\ndesc: d\nmaintainer: m\nactions:\n");
+    for (i, c) in COMMANDS.iter().enumerate() {
+        formula.push_str(&format!("  - name: step {i}\n    shell:\n      - {c}\n"));
+    }
+    t.write("runtask.yml", &formula);
+    let script = t.write("five.sh", &format!("{}\n", COMMANDS.join("\n")));
+    let runtask = util::bin("runtask");
+    let mut n = 0;
+    let rt = time(|| {
+        n += 1;
+        let mut c = Command::new(&runtask);
+        c.arg("--config")
+            .arg(t.config_path())
+            .args(["--uuid", &format!("b{n}"), "runtask.yml"])
+            .current_dir(t.task());
+        c
+    });
+    let sh = time(|| {
+        let mut c = Command::new("sh");
+        c.arg(&script).current_dir(t.task());
+        c
+    });
+    println!(
+        "runtask ({}): median {:.2} ms; sh: median {:.2} ms; ratio {:.1}x ({RUNS} runs each)",
+        runtask.display(),
+        rt.as_secs_f64() * 1e3,
+        sh.as_secs_f64() * 1e3,
+        rt.as_secs_f64() / sh.as_secs_f64()
+    );
+}
