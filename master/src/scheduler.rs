@@ -51,6 +51,7 @@ fn dispatch(master: &Arc<Master>) {
         set("task_sha", req.sha.clone().into(), "Scheduler");
         match master.db.start_build(req.brid, conn.workerid, &props) {
             Ok(Some(build)) => {
+                master.metrics.dispatched(req.brid);
                 tokio::spawn(crate::build::run(master.clone(), conn, slot, build, req));
             }
             Ok(None) => master.workers.release(&conn, slot),

@@ -32,6 +32,8 @@ pub struct Master {
     shutting_down: AtomicBool,
     /// Fires when a build ends (for the graceful shutdown wait).
     pub build_ended: Notify,
+    /// Prometheus counters and the UI's heartbeat times (`metrics.rs`).
+    pub metrics: crate::metrics::Metrics,
 }
 
 impl Master {
@@ -45,6 +47,7 @@ impl Master {
             running: Mutex::new(HashMap::new()),
             shutting_down: AtomicBool::new(false),
             build_ended: Notify::new(),
+            metrics: Default::default(),
         }
     }
 

@@ -162,6 +162,7 @@ pub async fn submit(master: &Arc<Master>, mut job: Job) -> Result<Submitted, Job
     })?;
     tracing::info!(uuid = %uuid, task = %req.taskname, item = %req.item, arch = %req.arch,
         brid = res.brid, changeid = ?res.changeid, collapsed = res.collapsed, "job queued");
+    master.metrics.queued(res.brid);
     master.wake.notify_one();
     Ok(res)
 }

@@ -6,6 +6,7 @@
 
 mod read;
 mod schema;
+mod ui;
 mod write;
 
 use std::path::Path;
@@ -14,6 +15,7 @@ use std::sync::{Mutex, MutexGuard};
 use rusqlite::Connection;
 
 pub use read::Filter;
+pub use ui::{BuildInfo, JobQuery, JobRow, JobState, LogContext, LogInfo, StepInfo};
 pub use write::{
     BuildRef, ChangeFields, Interrupted, NewRequest, PendingRequest, SubmitError, Submitted,
 };

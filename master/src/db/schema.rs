@@ -126,6 +126,12 @@ CREATE TABLE logchunks (
 );
 CREATE INDEX logchunks_log ON logchunks(logid, first_line);
 "#,
+    // 2: indexes for the operators' view (UI listings and search, running builds)
+    r#"
+CREATE INDEX buildrequests_taskname ON buildrequests(taskname, buildrequestid);
+CREATE INDEX buildrequests_item ON buildrequests(item, buildrequestid);
+CREATE INDEX builds_running ON builds(workerid) WHERE complete_at IS NULL;
+"#,
 ];
 
 /// Applies the migrations this database has not seen yet.

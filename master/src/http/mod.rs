@@ -7,6 +7,8 @@ pub mod artifacts;
 pub mod auth;
 pub mod change_hook;
 mod health;
+pub mod metrics;
+pub mod ui;
 
 use std::sync::Arc;
 
@@ -22,6 +24,9 @@ pub fn router(master: Arc<Master>) -> Router {
         .merge(api::router())
         .merge(artifacts::router())
         .merge(health::router())
+        .merge(metrics::router())
+        .merge(ui::router())
+        .layer(axum::middleware::from_fn_with_state(master.clone(), metrics::count_requests))
         .with_state(master.clone())
         .merge(master.mirrors.router())
         .layer(DefaultBodyLimit::max(limit))

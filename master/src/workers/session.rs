@@ -301,8 +301,9 @@ async fn heartbeat(master: &Master, conn: &Arc<Conn>) {
         tokio::select! {
             _ = conn.closed() => return,
             r = conn.request(Op::Keepalive, timeout) => match r {
-                Ok(_) | Err(super::ConnError::Remote(_)) => {}
+                Ok(_) | Err(super::ConnError::Remote(_)) => master.metrics.heartbeat_ok(&conn.name),
                 Err(e) => {
+                    master.metrics.worker_lost(matches!(e, super::ConnError::Timeout(_)));
                     tracing::warn!(worker = %conn.name, "worker lost: {e}");
                     return;
                 }
