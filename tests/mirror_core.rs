@@ -389,3 +389,72 @@ fn bad_config_is_reported_with_the_field() {
     let e = serde_yaml_ng::from_str::<MirrorConfig>("upstream_manifest: ftp://x\n").unwrap();
     assert!(bad(vec![], e).contains("mirror.upstream_manifest"));
 }
+
+#[test]
+fn periodic_refresh_picks_up_pushes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let a = Origin::new(&tmp.path().join("origin"), "a.git", "main");
+    let cfg = MirrorConfig {
+        refresh_interval: 1,
+        ..Default::default()
+    };
+    let srv = serve(&tmp.path().join("data"), cfg, vec![task("a", &a)]);
+    let m = srv.mirrors.clone();
+    srv.rt.block_on(m.refresh_all());
+    let _guard = srv.rt.enter();
+    let handle = m.spawn_background();
+    let new = a.commit("f", "x", "pushed without a webhook");
+    let manifest_before = m.manifest().1;
+    util::wait_for(
+        "the periodic refresh to fetch the push",
+        std::time::Duration::from_secs(30),
+        || {
+            let st = m.status();
+            // The manifest is republished (Last-Modified moves on) after the fetch.
+            (st[0].head.as_deref() == Some(new.as_str()) && m.manifest().1 > manifest_before)
+                .then_some(())
+        },
+    );
+    handle.abort();
+}
+
+#[test]
+fn restart_keeps_the_manifest_and_drops_removed_tasks() {
+    let tmp = tempfile::tempdir().unwrap();
+    let top = tmp.path().join("origin");
+    let a = Origin::new(&top, "a.git", "main");
+    let b = Origin::new(&top, "b.git", "main");
+    let data = tmp.path().join("data");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let m = Mirrors::open(
+        &data,
+        MirrorConfig::default(),
+        vec![task("a", &a), task("b", &b)],
+    )
+    .unwrap();
+    rt.block_on(m.refresh_all());
+    let (gz, lm) = m.manifest();
+    drop(m);
+    // Same tasks: same bytes and Last-Modified, so replicas polling us see 304.
+    let m = Mirrors::open(
+        &data,
+        MirrorConfig::default(),
+        vec![task("a", &a), task("b", &b)],
+    )
+    .unwrap();
+    assert_eq!(m.manifest(), (gz, lm));
+    assert_eq!(m.pin("b").unwrap(), b.head());
+    drop(m);
+    // b removed from the config: it leaves the manifest.
+    let m = Mirrors::open(&data, MirrorConfig::default(), vec![task("a", &a)]).unwrap();
+    let (gz, lm2) = m.manifest();
+    assert!(lm2 > lm);
+    let man = manifest_json(&gz);
+    assert!(
+        man.get("/fedoraqa/a.git").is_some() && man.get("/fedoraqa/b.git").is_none(),
+        "{man}"
+    );
+}

@@ -126,11 +126,23 @@ fn whole_seconds(t: SystemTime) -> SystemTime {
 }
 
 impl Publisher {
-    /// Starts from `entries`; keeps the file (and its mtime as Last-Modified) when it already
-    /// holds exactly these entries, so a restart does not make replicas refetch.
-    pub fn open(file: PathBuf, entries: Manifest) -> Result<Publisher, MirrorError> {
+    /// Starts from the manifest already in `file` (keeping its mtime as Last-Modified, so a
+    /// restart does not make replicas refetch), or writes an empty one.
+    pub fn open(file: PathBuf) -> Result<Publisher, MirrorError> {
         let existing = read_file(&file).ok();
         let mtime = std::fs::metadata(&file).and_then(|m| m.modified()).ok();
+        let bytes = std::fs::read(&file).ok();
+        if let (Some(entries), Some(mtime), Some(bytes)) = (existing, mtime, bytes) {
+            return Ok(Publisher {
+                file,
+                inner: Mutex::new(Published {
+                    entries,
+                    gz: bytes.into(),
+                    last_modified: whole_seconds(mtime),
+                }),
+            });
+        }
+        let entries = Manifest::new();
         let p = Publisher {
             file,
             inner: Mutex::new(Published {
@@ -139,18 +151,9 @@ impl Publisher {
                 last_modified: UNIX_EPOCH,
             }),
         };
-        match (existing, mtime) {
-            (Some(old), Some(mtime)) if old == p.lock().entries => {
-                let mut g = p.lock();
-                g.gz = std::fs::read(&p.file)
-                    .map_err(MirrorError::io("read manifest", &p.file))?
-                    .into();
-                g.last_modified = whole_seconds(mtime);
-            }
-            _ => {
-                let mut g = p.lock();
-                p.write(&mut g)?;
-            }
+        {
+            let mut g = p.lock();
+            p.write(&mut g)?;
         }
         Ok(p)
     }
@@ -277,7 +280,7 @@ mod tests {
     fn publisher_bumps_last_modified_every_change() {
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("manifest.js.gz");
-        let p = Publisher::open(f.clone(), Manifest::new()).unwrap();
+        let p = Publisher::open(f.clone()).unwrap();
         let (_, t0) = p.current();
         let e = Entry {
             modified: 1,
@@ -298,8 +301,9 @@ mod tests {
         assert_eq!(p.current().1, t1);
         assert_eq!(read_file(&f).unwrap().len(), 1);
         assert_eq!(std::fs::metadata(&f).unwrap().modified().unwrap(), t1);
-        // Reopening with the same entries keeps the file's Last-Modified.
-        let p2 = Publisher::open(f, p.entries()).unwrap();
+        // Reopening keeps the entries and the file's Last-Modified.
+        let p2 = Publisher::open(f).unwrap();
         assert_eq!(p2.current().1, t1);
+        assert_eq!(p2.entries(), p.entries());
     }
 }

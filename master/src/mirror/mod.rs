@@ -85,15 +85,13 @@ impl Mirrors {
         }
         let follow = follow::Follower::new(&cfg)?;
         // Repos followed before a restart are picked up from the manifest we published.
-        let published = manifest::read_file(&root.join("manifest.js.gz")).unwrap_or_default();
+        let publisher = manifest::Publisher::open(root.join("manifest.js.gz"))?;
+        let published = publisher.entries();
         let mirrors = Mirrors {
             adhoc_root: data_dir.join("mirror-adhoc"),
             snap_root: data_dir.join("mirror-snapshots"),
             sem: Arc::new(tokio::sync::Semaphore::new(cfg.concurrency)),
-            publisher: Arc::new(manifest::Publisher::open(
-                root.join("manifest.js.gz"),
-                manifest::Manifest::new(),
-            )?),
+            publisher: Arc::new(publisher),
             repos: RwLock::new(repos),
             follow,
             root,
@@ -118,6 +116,12 @@ impl Mirrors {
                 refresh::note_head(&e, &r);
             }
             changes.push((e.path.clone(), mirrors.describe(&e)));
+        }
+        // Entries of repos no longer tracked (task removed from the config) go away.
+        for path in mirrors.publisher.entries().into_keys() {
+            if mirrors.by_path(&path).is_none() {
+                changes.push((path, None));
+            }
         }
         mirrors.publisher.update(changes)?;
         Ok(Arc::new(mirrors))

@@ -139,6 +139,8 @@ pub(crate) fn sync_entry_with(e: &RepoEntry, owner: Option<&str>, force: bool) -
         }
         Err(err) => {
             let msg = err.to_string();
+            crate::metrics::MIRROR_REFRESH_ERRORS
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             tracing::warn!(repo = %e.key, "mirror refresh failed, keeping the last good copy: {msg}");
             e.record(|s| {
                 s.last_refresh = Some(started);
@@ -270,14 +272,18 @@ impl Mirrors {
         }
     }
 
-    /// Runs [`Mirrors::refresh_all`] now and then every `mirror.refresh_interval` seconds on
-    /// the current tokio runtime, until the last `Arc<Mirrors>` is dropped. With an interval of
-    /// 0 only the first pass runs.
+    /// Runs [`Mirrors::refresh_all`] every `mirror.refresh_interval` seconds on the current
+    /// tokio runtime, the first time one interval from now (call `refresh_all` yourself for an
+    /// initial pass), until the last `Arc<Mirrors>` is dropped. An interval of 0 disables it.
     pub fn spawn_background(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
         let weak: Weak<Mirrors> = Arc::downgrade(self);
         let interval = self.cfg.refresh_interval;
         tokio::spawn(async move {
+            if interval == 0 {
+                return;
+            }
             loop {
+                tokio::time::sleep(Duration::from_secs(interval)).await;
                 let Some(m) = weak.upgrade() else { break };
                 let t0 = Instant::now();
                 let out = m.refresh_all().await;
@@ -291,10 +297,6 @@ impl Mirrors {
                     ms = t0.elapsed().as_millis() as u64,
                     "mirror refresh pass done"
                 );
-                if interval == 0 {
-                    break;
-                }
-                tokio::time::sleep(Duration::from_secs(interval)).await;
             }
         })
     }
