@@ -10,6 +10,9 @@ use serde_json::{json, Value};
 
 use crate::util::{self, ChildGuard};
 
+pub mod fake_master;
+pub mod transcript;
+
 /// A stock Buildbot master running in the foreground on loopback.
 pub struct BuildbotMaster {
     pub dir: PathBuf,

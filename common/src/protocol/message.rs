@@ -487,5 +487,22 @@ pub fn decode_value(frame: &[u8], max_len: usize) -> Result<Value, ProtocolError
     if !rd.is_empty() {
         return Err(ProtocolError::TrailingBytes(rd.len()));
     }
+    if !strings_are_utf8(&value) {
+        // Python's msgpack (raw=False) refuses such frames too.
+        return Err(ProtocolError::InvalidMsgpack(
+            "a str value is not valid UTF-8".into(),
+        ));
+    }
     Ok(value)
+}
+
+fn strings_are_utf8(v: &Value) -> bool {
+    match v {
+        Value::String(s) => s.is_str(),
+        Value::Array(a) => a.iter().all(strings_are_utf8),
+        Value::Map(m) => m
+            .iter()
+            .all(|(k, v)| strings_are_utf8(k) && strings_are_utf8(v)),
+        _ => true,
+    }
 }

@@ -22,6 +22,8 @@ use super::lines::OutputSettings;
 use super::peer::{Outgoing, Peer};
 use super::state::AgentState;
 
+static NEXT_SESSION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 /// How a session ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SessionEnd {
@@ -103,6 +105,7 @@ pub async fn run_session(
         basedir,
         state,
         peer: peer.clone(),
+        session: NEXT_SESSION.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         settings: OutputSettings::default(),
     };
 

@@ -24,6 +24,9 @@ pub struct Handler<'a> {
     pub basedir: &'a Path,
     pub state: &'a Arc<AgentState>,
     pub peer: Peer,
+    /// Distinguishes this connection's command ids from an earlier connection's (a restarted
+    /// Buildbot master counts command ids from 0 again).
+    pub session: u64,
     /// From `set_worker_settings`; Buildbot 4.3's values until the master sends its own.
     pub settings: OutputSettings,
 }
@@ -61,7 +64,7 @@ impl Handler<'_> {
             Op::InterruptCommand {
                 command_id, why, ..
             } => {
-                if !self.state.interrupt(&command_id, &why) {
+                if !self.state.interrupt(&self.key(&command_id), &why) {
                     tracing::info!(command_id = %command_id, "interrupt for a command that is not running");
                 }
                 ok(&self.peer);
@@ -79,6 +82,10 @@ impl Handler<'_> {
         Verdict::Continue
     }
 
+    fn key(&self, command_id: &str) -> String {
+        format!("{}/{command_id}", self.session)
+    }
+
     fn start(
         &self,
         command_id: &str,
@@ -92,7 +99,7 @@ impl Handler<'_> {
         let parsed = CommandArgs::parse(command_name, args).map_err(|e| e.to_string())?;
         let interrupt = self
             .state
-            .register(command_id)
+            .register(&self.key(command_id))
             .ok_or_else(|| format!("command {command_id} is already running"))?;
         tracing::info!(
             command_id,
@@ -110,7 +117,7 @@ impl Handler<'_> {
             interrupt,
         };
         let state = Arc::clone(self.state);
-        let id = command_id.to_string();
+        let id = self.key(command_id);
         tokio::spawn(async move {
             commands::run(parsed, ctx).await;
             state.finished(&id);

@@ -412,7 +412,9 @@ pub async fn run(spec: ProcSpec, ctx: &mut Ctx) -> Result<i64, String> {
             }
         }
         if let Some(reason) = killed.as_ref() {
-            if status.is_none() && !std::mem::replace(&mut kill_sent, true) {
+            // The group may outlive its leader (a background child holding the pipes).
+            let alive = status.is_none() || stdout.is_some() || stderr.is_some();
+            if alive && !std::mem::replace(&mut kill_sent, true) {
                 let (text, failure) = match reason {
                     Kill::Interrupt => ("\ncommand interrupted, attempting to kill\n".to_string(), None),
                     Kill::NoOutput(t) => (format!("\ncommand timed out: {} seconds without output running {}, attempting to kill\n", num(*t), argv_list(&spec)), Some("timeout_without_output")),
@@ -428,7 +430,13 @@ pub async fn run(spec: ProcSpec, ctx: &mut Ctx) -> Result<i64, String> {
                         killpg(pid, libc::SIGTERM);
                         kill_deadline = Some(Instant::now() + Duration::from_secs_f64(t));
                     }
-                    _ => killpg(pid, spec.interrupt_signal),
+                    _ => {
+                        killpg(pid, spec.interrupt_signal);
+                        if spec.interrupt_signal != libc::SIGKILL {
+                            // A process may ignore a catchable signal: SIGKILL after 5 s.
+                            kill_deadline = Some(Instant::now() + Duration::from_secs(5));
+                        }
+                    }
                 }
             }
         }
