@@ -6,6 +6,7 @@
 //! [`build`] (the step sequence of one job), [`http`] (change hook, REST API v2, artifacts),
 //! [`mirror`] (task repositories), [`server`] (process lifecycle), [`cli`] (admin commands).
 
+pub mod admin;
 pub mod build;
 pub mod cli;
 pub mod config;

@@ -4,7 +4,7 @@
 //! mirrors the task repositories, and drives workers (ours or a stock buildbot-worker) over
 //! Buildbot's `msgpack_experimental_v7` WebSocket protocol. See docs/master.md.
 
-use taskotron_master::{cli, config, server};
+use taskotron_master::{admin, cli, config, server};
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -43,6 +43,8 @@ enum Cmd {
         #[command(subcommand)]
         cmd: MirrorCmd,
     },
+    #[command(flatten)]
+    Admin(admin::AdminCmd),
 }
 
 #[derive(Subcommand)]
@@ -91,6 +93,7 @@ fn main() -> ExitCode {
         Cmd::Mirror {
             cmd: MirrorCmd::Refresh { name },
         } => cli::mirror_refresh(&cli.config, name.as_deref()),
+        Cmd::Admin(a) => admin::run(&cli.config, a),
     };
     match res {
         Ok(()) => ExitCode::SUCCESS,

@@ -66,6 +66,8 @@ pub struct Config {
     /// Base URLs used to build item strings.
     pub pagure_url: String,
     pub signatures: SignatureConfig,
+    /// Metrics and health listener (`http: {listen: 127.0.0.1:8011}`); none when absent.
+    pub http: Option<crate::health::HttpConfig>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -124,6 +126,7 @@ impl Default for Config {
             dedupe_capacity: 100_000,
             pagure_url: "https://pagure.io".into(),
             signatures: SignatureConfig::default(),
+            http: None,
         }
     }
 }

@@ -88,12 +88,14 @@ impl State {
             match v.verify(body) {
                 Ok(cn) => tracing::debug!(msg_id = %msg_id, signer = %cn, "signature ok"),
                 Err(e) => {
+                    crate::metrics::global().signature_failure();
                     tracing::warn!(msg_id = %msg_id, topic = %env.topic, error = %e, "dropping message: invalid signature");
                     return Ok(());
                 }
             }
         }
         if self.outbox.is_seen(&msg_id)? {
+            crate::metrics::global().duplicate();
             tracing::debug!(msg_id = %msg_id, "duplicate message ignored");
             return Ok(());
         }
@@ -104,6 +106,7 @@ impl State {
             }
             Ok(Some(d)) => d,
             Err(e) => {
+                crate::metrics::global().malformed();
                 tracing::warn!(msg_id = %msg_id, topic = %env.topic, error = %e, "malformed message dropped");
                 self.outbox.record(&msg_id, &[])?;
                 return Ok(());
@@ -126,6 +129,7 @@ impl State {
             let p = self.pipeline.clone();
             let id = msg_id.clone();
             let made = tokio::task::spawn_blocking(move || p.jobs(&data, &id)).await?;
+            crate::metrics::global().jobs_made(&made);
             jobs.extend(made.into_iter().map(|(_, j)| j));
         }
         self.outbox.record(&msg_id, &jobs)?;

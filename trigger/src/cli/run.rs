@@ -16,6 +16,9 @@ pub async fn run(config: &Path) -> anyhow::Result<()> {
     let cfg = Config::load(config)?;
     let state = Arc::new(State::load(cfg)?);
     state.spawn_workers()?;
+    if let Some(http) = &state.cfg.http {
+        crate::health::spawn(state.clone(), http).await?;
+    }
     let pending = state.outbox.pending()?;
     if pending > 0 {
         tracing::info!(pending, "resuming jobs left in the outbox");
@@ -25,6 +28,7 @@ pub async fn run(config: &Path) -> anyhow::Result<()> {
     tracing::info!(subscriptions = ?subs, "subscribing");
     let (tx, mut rx) = mpsc::channel(1024);
     crate::bus::start(&state.cfg.endpoints, &state.cfg.bind_endpoints, &subs, tx).await?;
+    crate::health::set_ready(true);
 
     let mut hup = signal(SignalKind::hangup())?;
     let mut term = signal(SignalKind::terminate())?;
@@ -36,10 +40,12 @@ pub async fn run(config: &Path) -> anyhow::Result<()> {
                 let env = match Envelope::from_frames(&m.topic, &m.body, state.cfg.max_message_bytes) {
                     Ok(e) => e,
                     Err(e) => {
+                        crate::metrics::global().malformed();
                         tracing::warn!(topic = %String::from_utf8_lossy(&m.topic), error = %e, "dropping malformed message");
                         continue;
                     }
                 };
+                crate::metrics::global().message(&env.topic);
                 if let Err(e) = state.handle(env, &m.body).await {
                     tracing::error!(error = %e, "message handling failed");
                 }

@@ -104,6 +104,7 @@ pub async fn run_submitter(
         for (id, job) in batch {
             match client.submit(&job).await {
                 Outcome::Accepted(body) => {
+                    crate::metrics::global().submitted();
                     delay = backoff.initial;
                     if let Err(e) = outbox.accepted(id) {
                         tracing::error!(uuid = %job.uuid, error = %e, "outbox: cannot delete accepted job");
@@ -117,6 +118,7 @@ pub async fn run_submitter(
                     }
                 }
                 Outcome::Rejected { status, body } => {
+                    crate::metrics::global().submit_failure("rejected");
                     tracing::error!(uuid = %job.uuid, taskname = %job.taskname, status, body = %body.trim(),
                         "master refused job; kept in the dead-letter table");
                     if let Err(e) = outbox.dead(id, status, &body) {
@@ -124,6 +126,7 @@ pub async fn run_submitter(
                     }
                 }
                 Outcome::Retry(reason) => {
+                    crate::metrics::global().submit_failure("unavailable");
                     let _ = outbox.retry(id, &reason);
                     let wait = Backoff::jittered(delay);
                     tracing::warn!(uuid = %job.uuid, reason = %reason, retry_in_ms = wait.as_millis() as u64,

@@ -24,6 +24,7 @@ use axum::Router;
 
 use crate::state::Master;
 
+pub use html::fmt_time;
 pub use workers::{worker_rows, WorkerRow};
 
 pub fn router() -> Router<Arc<Master>> {
