@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tokio::signal::unix::{signal, SignalKind};
 
@@ -66,7 +67,12 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     let mut rx1 = stop_rx.clone();
     let worker_app = crate::workers::server::router(master.clone());
     let worker_srv = tokio::spawn(async move {
-        axum::serve(worker_listener, worker_app)
+        // Small request/response frames: without TCP_NODELAY, Nagle + delayed ACK add ~40 ms
+        // to every round trip with the worker.
+        let listener = worker_listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
+        axum::serve(listener, worker_app)
             .with_graceful_shutdown(async move {
                 let _ = rx1.wait_for(|s| *s).await;
             })
@@ -75,7 +81,10 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     let mut rx2 = stop_rx.clone();
     let http_app = crate::http::router(master.clone());
     let http_srv = tokio::spawn(async move {
-        axum::serve(http_listener, http_app)
+        let listener = http_listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
+        axum::serve(listener, http_app)
             .with_graceful_shutdown(async move {
                 let _ = rx2.wait_for(|s| *s).await;
             })

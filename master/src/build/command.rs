@@ -115,6 +115,7 @@ pub async fn run(
     if let Some(why) = current {
         return Outcome::Cancelled(why);
     }
+    tracing::debug!(worker = %conn.name, command = args.name(), "start command");
     let (cid, mut rx) = match conn
         .start_command(&args, Some(builder), Duration::from_secs(60))
         .await
@@ -163,6 +164,7 @@ pub async fn run(
             }
             CmdEvent::Complete(failure) => {
                 conn.end_command(&cid);
+                tracing::debug!(worker = %conn.name, command_id = %cid, "command complete");
                 if let Some(why) = cancelled {
                     return Outcome::Cancelled(why);
                 }
