@@ -31,7 +31,14 @@ impl Mirrors {
     pub fn router(self: &Arc<Self>) -> Router {
         Router::new()
             .route("/mirror/manifest.js.gz", get(manifest))
-            .route("/mirror/{*rest}", get(git_file).post(upload_pack))
+            .route(
+                "/mirror/{*rest}",
+                get(git_file)
+                    .post(upload_pack)
+                    .layer(axum::extract::DefaultBodyLimit::max(
+                        smart::MAX_REQUEST as usize,
+                    )),
+            )
             .route("/tasks/{*rest}", get(archive))
             .route(
                 "/hooks/git",

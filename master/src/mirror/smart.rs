@@ -232,5 +232,9 @@ mod tests {
         assert!(parse_request(&shallow, false)
             .unwrap_err()
             .contains("deepen"));
+        // git gzips larger request bodies (Content-Encoding: gzip).
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        std::io::Write::write_all(&mut gz, &body).unwrap();
+        assert_eq!(parse_request(&gz.finish().unwrap(), true).unwrap(), r);
     }
 }
