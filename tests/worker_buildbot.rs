@@ -17,8 +17,11 @@ const T: Duration = Duration::from_secs(90);
 #[test]
 fn stock_master_runs_taskotron_factory_and_stop_interrupts() {
     let tmp = tempfile::tempdir().unwrap();
-    let master = BuildbotMaster::create(tmp.path());
-    let worker = OurWorker::start(tmp.path(), master.worker_port, "");
+    // Buildbot's own keepalive (3600 s) never fires here: only Autobahn's answers to our
+    // WebSocket pings show the master is alive. With a 3 s silence limit, a master that did
+    // not answer pings would be dropped mid-build (checked at the end).
+    let master = BuildbotMaster::create(tmp.path(), 3600);
+    let worker = OurWorker::start(tmp.path(), master.worker_port, "ping_timeout: 2\n");
     master.wait_worker(T);
 
     // The worker reported what create-worker wrote into info/.
@@ -147,12 +150,15 @@ fn stock_master_runs_taskotron_factory_and_stop_interrupts() {
     );
     assert!(log.contains("process killed by signal 9"), "{log}");
     assert!(worker.log_text().contains("interrupting command"));
+    let log = worker.log_text();
+    assert_eq!(log.matches("connected master").count(), 1, "one connection throughout:\n{log}");
+    assert!(!log.contains("master silent"), "{log}");
 }
 
 #[test]
 fn worker_reconnects_after_silence_and_master_restart() {
     let tmp = tempfile::tempdir().unwrap();
-    let mut master = BuildbotMaster::create(tmp.path());
+    let mut master = BuildbotMaster::create(tmp.path(), 2);
     // Pings every 1 s; 2 s without any frame means the master is gone.
     let worker = OurWorker::start(tmp.path(), master.worker_port, "ping_timeout: 2\n");
     master.wait_worker(T);

@@ -20,11 +20,13 @@ pub struct BuildbotMaster {
     pub worker_port: u16,
     pub www_port: u16,
     pub proc: Option<ChildGuard>,
+    /// Master → worker keepalive interval (Buildbot's default is 3600 s).
+    pub keepalive: u32,
 }
 
 impl BuildbotMaster {
     /// `buildbot create-master` in `root/master` with our master.cfg, then start it.
-    pub fn create(root: &Path) -> BuildbotMaster {
+    pub fn create(root: &Path, keepalive: u32) -> BuildbotMaster {
         let dir = root.join("master");
         let status = Command::new(util::venv_bin("buildbot"))
             .args(["create-master", "-q"])
@@ -45,6 +47,7 @@ impl BuildbotMaster {
             worker_port: util::free_port(),
             www_port: util::free_port(),
             proc: None,
+            keepalive,
         };
         m.start();
         m
@@ -60,6 +63,7 @@ impl BuildbotMaster {
                 .env("TT_WORKER_PORT", self.worker_port.to_string())
                 .env("TT_WWW_PORT", self.www_port.to_string())
                 .env("TT_UPLOAD_DIR", &self.upload_dir)
+                .env("TT_KEEPALIVE", self.keepalive.to_string())
                 .stdout(Stdio::from(log.try_clone().unwrap()))
                 .stderr(Stdio::from(log)),
         );

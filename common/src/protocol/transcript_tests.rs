@@ -152,7 +152,7 @@ fn updates_are_typed() {
                         assert_eq!(c.lines().count(), c.newlines.len());
                         for (line, &nl) in c.lines().zip(&c.newlines) {
                             assert!(line.ends_with('\n'));
-                            assert_eq!(c.text.as_bytes()[nl as usize], b'\n');
+                            assert_eq!(c.text.chars().nth(nl as usize), Some('\n'));
                         }
                     }
                     _ => {}

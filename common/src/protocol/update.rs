@@ -13,8 +13,8 @@ use super::value::{as_f64, as_text};
 pub struct LogChunk {
     /// Whole lines, each ending in `\n`.
     pub text: String,
-    /// Byte offset in `text` of each line's `\n` (Python indexes characters; for ASCII output
-    /// they are the same, and the master only reads `text`).
+    /// Offset of each line's `\n` in `text`, counted in characters as Python does (equal to
+    /// byte offsets for ASCII output; the Buildbot master only reads `text`).
     pub newlines: Vec<u64>,
     /// Unix time (seconds) each line was produced.
     pub timestamps: Vec<f64>,
@@ -37,22 +37,30 @@ impl LogChunk {
 
     /// Appends one line (adds the `\n` if missing).
     pub fn push_line(&mut self, line: &str, time: f64) {
+        let start = self.char_len();
+        let mut chars = line.chars().count() as u64;
         self.text.push_str(line);
         if !line.ends_with('\n') {
             self.text.push('\n');
+            chars += 1;
         }
-        self.newlines.push((self.text.len() - 1) as u64);
+        self.newlines.push(start + chars - 1);
         self.timestamps.push(time);
     }
 
     /// Appends another chunk's lines (offsets shifted), as the worker's buffer merges
     /// consecutive updates of the same stream.
     pub fn append(&mut self, other: &LogChunk) {
-        let base = self.text.len() as u64;
+        let base = self.char_len();
         self.text.push_str(&other.text);
         self.newlines
             .extend(other.newlines.iter().map(|i| i + base));
         self.timestamps.extend_from_slice(&other.timestamps);
+    }
+
+    /// Length of `text` in characters (the text always ends with its last line's `\n`).
+    fn char_len(&self) -> u64 {
+        self.newlines.last().map_or(0, |&i| i + 1)
     }
 
     /// The lines of the chunk, each with its `\n`.
@@ -235,6 +243,9 @@ mod tests {
         assert_eq!(d.newlines, vec![1, 3, 5, 8]);
         assert_eq!(d.timestamps, vec![3.0, 3.0, 1.0, 2.0]);
         assert_eq!(LogChunk::from_value(&d.to_value()), Some(d));
+        // Offsets count characters, like Python's str indexes.
+        let u = LogChunk::from_lines([("é\n", 1.0), ("ü", 2.0)]);
+        assert_eq!(u.newlines, vec![1, 3]);
     }
 
     #[test]
