@@ -283,7 +283,7 @@ fn truncated_and_corrupted_downloads_are_detected_and_retried() {
         "{msg}"
     );
     assert!(
-        std::fs::read_dir(&dest2).unwrap().next().is_none(),
+        std::fs::read_dir(dest2).unwrap().next().is_none(),
         "leftovers in {}",
         dest2.display()
     );
@@ -435,15 +435,12 @@ fn tag_latest_stable_and_build_logs() {
     let logs_dir = &tmp.path().join("logs");
     std::fs::create_dir_all(logs_dir).unwrap();
     let logs = with_koji(&srv.koji_url(), &srv.pkg_url(), &s, |k| async move {
-        async move {
-            let b = k.hub.get_build("bar-1.10-1.fc27").await?;
-            let wanted: BTreeSet<String> = ["x86_64", "noarch", "src"]
-                .iter()
-                .map(|s| s.to_string())
-                .collect();
-            k.build_logs(&b, &wanted, logs_dir).await
-        }
-        .await
+        let b = k.hub.get_build("bar-1.10-1.fc27").await?;
+        let wanted: BTreeSet<String> = ["x86_64", "noarch", "src"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        k.build_logs(&b, &wanted, logs_dir).await
     })
     .unwrap();
     assert_eq!(names(&logs.downloaded), ["build.log.x86_64"]);

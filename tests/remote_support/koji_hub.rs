@@ -89,6 +89,8 @@ pub struct Hub {
     pub rpms: Vec<RpmRec>,
     /// Whether `getRPMChecksums` exists (older hubs lack it).
     pub checksums: bool,
+    /// Tags that exist without any build in them (tags of builds exist anyway).
+    pub empty_tags: Vec<String>,
 }
 
 pub type Answer = Result<X, (i64, String)>;
@@ -165,7 +167,9 @@ impl Hub {
                 let tag = arg(args, kwargs, 0, "tag")
                     .and_then(X::str)
                     .ok_or_else(|| generic("listTagged() missing tag".into()))?;
-                if !self.builds.iter().any(|b| b.tags.iter().any(|t| t == tag)) {
+                let known = self.empty_tags.iter().any(|t| t == tag)
+                    || self.builds.iter().any(|b| b.tags.iter().any(|t| t == tag));
+                if !known {
                     return Err(generic(format!("No such tagInfo: '{tag}'")));
                 }
                 let package = arg(args, kwargs, 4, "package").and_then(X::str);

@@ -153,6 +153,10 @@ fn xml(body: String) -> Response {
 }
 
 async fn hub(State(data): State<Shared>, body: String) -> Response {
+    let (method, args, kwargs) = match xmlrpc::decode_call(&body) {
+        Ok(c) => c,
+        Err(e) => return xml(xmlrpc::fault(1, &format!("bad request: {e}"))),
+    };
     let delay = {
         let mut d = data.lock().unwrap();
         if d.knobs.hub_fail_first > 0 {
@@ -164,26 +168,24 @@ async fn hub(State(data): State<Shared>, body: String) -> Response {
             )
                 .into_response();
         }
+        d.stats.calls.push(method.clone());
+        if method == "system.multicall" {
+            if let Some(xmlrpc::X::Array(calls)) = args.first() {
+                for c in calls {
+                    if let xmlrpc::X::Struct(m) = c {
+                        let name = m.get("methodName").and_then(|n| n.str()).unwrap_or("?");
+                        d.stats.calls.push(format!("system.multicall:{name}"));
+                    }
+                }
+            }
+        }
         d.knobs.hub_delay
     };
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
     }
-    let (method, args, kwargs) = match xmlrpc::decode_call(&body) {
-        Ok(c) => c,
-        Err(e) => return xml(xmlrpc::fault(1, &format!("bad request: {e}"))),
-    };
-    let mut d = data.lock().unwrap();
-    d.stats.calls.push(method.clone());
+    let d = data.lock().unwrap();
     let answer = if method == "system.multicall" {
-        if let Some(xmlrpc::X::Array(calls)) = args.first() {
-            for c in calls {
-                if let xmlrpc::X::Struct(m) = c {
-                    let name = m.get("methodName").and_then(|n| n.str()).unwrap_or("?");
-                    d.stats.calls.push(format!("system.multicall:{name}"));
-                }
-            }
-        }
         d.hub.multicall(args.first().unwrap_or(&xmlrpc::X::Nil))
     } else {
         d.hub.call(&method, &args, &kwargs)

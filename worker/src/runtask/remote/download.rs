@@ -4,8 +4,9 @@
 //! (a short body is a truncated download) and checksum when known, and only then renamed into
 //! place. Failed transfers are retried (see [`http::with_retries`]); at most
 //! `Settings::parallel` transfers run at once. RPMs are immutable in Koji, so with a cache
-//! directory a file whose name and size match a cached copy is linked or copied from the cache
-//! instead of being fetched again.
+//! directory a file whose name and size match a cached copy is copied from the cache instead of
+//! being fetched again (copied, not hard-linked, so a task that edits its files cannot corrupt
+//! the cache).
 
 use std::path::{Path, PathBuf};
 
@@ -15,6 +16,9 @@ use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 
 use super::http::{self, RemoteError, Settings};
+
+/// Largest file accepted when the server's metadata gives no size (dist-git files, build logs).
+pub const MAX_UNSIZED: u64 = 1024 * 1024 * 1024;
 
 /// A checksum algorithm a server may report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -167,10 +171,13 @@ async fn fetch_once(
                 expected: expected.unwrap_or(0),
             })?;
             got += chunk.len() as u64;
-            if expected.is_some_and(|n| got > n) {
+            if got > expected.unwrap_or(MAX_UNSIZED) {
                 return Err(RemoteError::Protocol {
                     url: spec.url.clone(),
-                    message: format!("body longer than the expected {} bytes", got),
+                    message: format!(
+                        "body longer than the {} bytes expected",
+                        expected.unwrap_or(MAX_UNSIZED)
+                    ),
                 });
             }
             if let Some(h) = hasher.as_mut() {
@@ -259,12 +266,13 @@ async fn from_cache(cached: &Path, spec: &FileSpec) -> Result<bool, RemoteError>
             return Ok(false);
         }
     }
-    let _ = tokio::fs::remove_file(&spec.dest).await;
-    if tokio::fs::hard_link(cached, &spec.dest).await.is_err() {
-        tokio::fs::copy(cached, &spec.dest)
-            .await
-            .map_err(|e| io_err(&spec.dest, e))?;
-    }
+    let part = part_path(&spec.dest);
+    tokio::fs::copy(cached, &part)
+        .await
+        .map_err(|e| io_err(&part, e))?;
+    tokio::fs::rename(&part, &spec.dest)
+        .await
+        .map_err(|e| io_err(&spec.dest, e))?;
     Ok(true)
 }
 
@@ -274,10 +282,10 @@ async fn store_in_cache(file: &Path, cached: &Path) {
     if tokio::fs::create_dir_all(dir).await.is_err() {
         return;
     }
-    let tmp = part_path(cached);
-    let ok =
-        tokio::fs::hard_link(file, &tmp).await.is_ok() || tokio::fs::copy(file, &tmp).await.is_ok();
-    if ok && tokio::fs::rename(&tmp, cached).await.is_err() {
+    // Unique per process: several runtask runs may share the cache.
+    let tmp = cached.with_extension(format!("part-{}", std::process::id()));
+    let ok = tokio::fs::copy(file, &tmp).await.is_ok();
+    if !ok || tokio::fs::rename(&tmp, cached).await.is_err() {
         let _ = tokio::fs::remove_file(&tmp).await;
     }
 }
