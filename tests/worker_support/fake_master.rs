@@ -54,6 +54,7 @@ impl FakeMaster {
             auth,
             inbox: VecDeque::new(),
             download: Vec::new(),
+            utime_exception: None,
         }
     }
 }
@@ -98,6 +99,8 @@ pub struct Conn {
     inbox: VecDeque<Message>,
     /// Bytes served to `update_read_file` (spec behaviour, unlike Buildbot 4.3).
     pub download: Vec<u8>,
+    /// When set, `update_upload_file_utime` is refused with this text (Buildbot 4.3's bug).
+    pub utime_exception: Option<String>,
 }
 
 impl Conn {
@@ -148,14 +151,18 @@ impl Conn {
 
     /// Answers one worker request like a spec-following master.
     pub async fn answer(&mut self, r: &Request) {
-        let result = match &r.op {
-            Op::ReadFile { length, .. } => {
+        let resp = match (&r.op, &self.utime_exception) {
+            (Op::ReadFile { length, .. }, _) => {
                 let n = (*length as usize).min(self.download.len());
-                Value::Binary(self.download.drain(..n).collect())
+                Response::ok(
+                    r.seq_number,
+                    Value::Binary(self.download.drain(..n).collect()),
+                )
             }
-            _ => Value::Nil,
+            (Op::UploadFileUtime { .. }, Some(e)) => Response::exception(r.seq_number, e.clone()),
+            _ => Response::ok(r.seq_number, Value::Nil),
         };
-        let bytes = encode(&Message::Response(Response::ok(r.seq_number, result)));
+        let bytes = encode(&Message::Response(resp));
         // The worker may already be gone (e.g. the ack of its last `complete` before exiting).
         let _ = self.ws.send(Ws::Binary(bytes.into())).await;
     }
