@@ -21,7 +21,10 @@ const MESSAGE: &str = "fedmsg/fedmsg.buildsys.build.state.change.complete.signed
 
 #[test]
 fn deploy_run_a_job_rerun_and_add_a_buildslave() {
+    let started = std::time::Instant::now();
+    let phase = |what: &str| eprintln!("[{:>6.1}s] {what}", started.elapsed().as_secs_f64());
     let d = TestDeployment::new();
+    phase("test deployment prepared");
 
     let first = d.run_site(false);
     first.assert_ok("first run");
@@ -32,6 +35,7 @@ fn deploy_run_a_job_rerun_and_add_a_buildslave() {
         );
     }
 
+    phase("first ansible-playbook run done");
     let second = d.run_site(false);
     second.assert_ok("second run");
     for host in ["master.test", "slave1.test"] {
@@ -43,6 +47,7 @@ fn deploy_run_a_job_rerun_and_add_a_buildslave() {
         );
     }
 
+    phase("second run done (changed=0)");
     check_deployed_files(&d);
 
     // Start everything from the deployed units and configs.
@@ -71,11 +76,11 @@ fn deploy_run_a_job_rerun_and_add_a_buildslave() {
             .arg(util::fixtures().join(MESSAGE)),
     );
 
-    let build = wait_for("a SUCCESS build", Duration::from_secs(180), || {
+    let build = wait_or_dump("a complete build", &logs, || {
         if let Ok(Some(status)) = publisher.child.try_wait() {
             panic!("publisher exited: {status}");
         }
-        let builds = get_json(&d, "/api/v2/builds")?;
+        let builds = get_json(&d, "/api/v2/builds?property=uuid")?;
         builds["builds"]
             .as_array()?
             .iter()
@@ -90,11 +95,22 @@ fn deploy_run_a_job_rerun_and_add_a_buildslave() {
         log_tails(&logs)
     );
     drop(publisher);
+    // The python step used the deployed libtaskotron shim; its result went through resultsdb.
+    let uuid = build["properties"]["uuid"][0]
+        .as_str()
+        .unwrap_or_else(|| panic!("build without uuid: {build}"));
+    let results = get_text(&d, &format!("/artifacts/{uuid}/taskotron/results.yml"));
+    assert!(
+        results.contains("smoke") && results.contains("PASSED"),
+        "unexpected results.yml: {results}"
+    );
+    phase("published message became a SUCCESS build");
 
     // Add a buildslave (installed from the release tarball): only it and master.yaml change.
     let slave1_before = snapshot(&d.host("slave1"));
     let master_workers_before = master_workers(&d);
     let third = d.run_site(true);
+    phase("third run (slave2 added) done");
     third.assert_ok("run with the added buildslave");
     assert_eq!(
         third.changed("slave1.test"),
@@ -135,6 +151,7 @@ fn deploy_run_a_job_rerun_and_add_a_buildslave() {
     let _slave2 = start_worker(&d, "slave2", "slave2-a", &logs);
     wait_connected(&d, &["slave2-a"], &logs);
 
+    phase("slave2-a connected to the restarted master");
     let fourth = d.run_site(true);
     fourth.assert_ok("rerun with the added buildslave");
     for host in ["master.test", "slave1.test", "slave2.test"] {
@@ -145,6 +162,7 @@ fn deploy_run_a_job_rerun_and_add_a_buildslave() {
             fourth.changed_tasks(host)
         );
     }
+    phase("fourth run done (changed=0)");
 }
 
 /// The rendered configs are what the inventory says, and the sudo rules allow only dnf install.
@@ -220,8 +238,7 @@ fn start_worker(d: &TestDeployment, host: &str, name: &str, logs: &Path) -> Chil
 
 /// Waits until the master's REST API lists every named worker as connected.
 fn wait_connected(d: &TestDeployment, names: &[&str], logs: &Path) {
-    let what = format!("workers {names:?} to connect\n(logs in {})", logs.display());
-    wait_for(&what, Duration::from_secs(60), || {
+    wait_or_dump(&format!("workers {names:?} to connect"), logs, || {
         let workers = get_json(d, "/api/v2/workers")?;
         let connected: Vec<&str> = workers["workers"]
             .as_array()?
@@ -233,6 +250,20 @@ fn wait_connected(d: &TestDeployment, names: &[&str], logs: &Path) {
     });
 }
 
+/// Like util::wait_for (90 s), but a timeout panics with the tails of the programs' logs.
+fn wait_or_dump<T>(what: &str, logs: &Path, mut cond: impl FnMut() -> Option<T>) -> T {
+    let deadline = std::time::Instant::now() + Duration::from_secs(90);
+    loop {
+        if let Some(v) = cond() {
+            return v;
+        }
+        if std::time::Instant::now() > deadline {
+            panic!("timed out waiting for {what}\n{}", log_tails(logs));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 fn get_json(d: &TestDeployment, path: &str) -> Option<Value> {
     let resp = reqwest::blocking::Client::new()
         .get(format!("{}{path}", d.master_url()))
@@ -240,6 +271,16 @@ fn get_json(d: &TestDeployment, path: &str) -> Option<Value> {
         .send()
         .ok()?;
     resp.json().ok()
+}
+
+fn get_text(d: &TestDeployment, path: &str) -> String {
+    let resp = reqwest::blocking::Client::new()
+        .get(format!("{}{path}", d.master_url()))
+        .timeout(Duration::from_secs(10))
+        .send()
+        .unwrap_or_else(|e| panic!("GET {path}: {e}"));
+    assert!(resp.status().is_success(), "GET {path}: {}", resp.status());
+    resp.text().expect("body")
 }
 
 fn yaml(path: &Path) -> Value {

@@ -10,6 +10,8 @@ use crate::util;
 /// Everything the deployment test creates, under one temp dir.
 pub struct TestDeployment {
     pub tmp: tempfile::TempDir,
+    /// A frozen copy of the built binaries (the "local build dir" the roles install from).
+    pub build_dir: tempfile::TempDir,
     pub http_port: u16,
     pub worker_port: u16,
     pub fedmsg_port: u16,
@@ -58,10 +60,11 @@ impl TestDeployment {
             .tempdir()
             .expect("tempdir");
         let root = tmp.path();
+        let build_dir = snapshot_binaries(&BINARIES);
         let task_repo = root.join("task-smoke");
         make_task_repo(&task_repo);
         let tarball = root.join("taskotron-release.tar.gz");
-        make_release_tarball(&tarball, &["taskotron-worker", "runtask"]);
+        make_release_tarball(&tarball, build_dir.path(), &["taskotron-worker", "runtask"]);
 
         let (http_port, worker_port, fedmsg_port) =
             (util::free_port(), util::free_port(), util::free_port());
@@ -74,7 +77,7 @@ impl TestDeployment {
         let vars = serde_json::json!({
             "taskotron_test_root": root.join("hosts"),
             "taskotron_test_task_repo": task_repo,
-            "taskotron_build_dir": util::bin("runtask").parent().expect("bin dir"),
+            "taskotron_build_dir": build_dir.path(),
             "taskotron_release_tarball": tarball,
             "taskotron_master_http_port": http_port,
             "taskotron_master_worker_port": worker_port,
@@ -85,6 +88,7 @@ impl TestDeployment {
         std::fs::write(&vars_file, vars.to_string()).expect("write vars");
         TestDeployment {
             tmp,
+            build_dir,
             http_port,
             worker_port,
             fedmsg_port,
@@ -123,6 +127,34 @@ impl TestDeployment {
     }
 }
 
+const BINARIES: [&str; 4] = [
+    "taskotron-master",
+    "taskotron-worker",
+    "runtask",
+    "taskotron-trigger",
+];
+
+/// Hard links (or copies) of the built binaries in a private dir next to them: a `cargo build`
+/// running meanwhile replaces target/<profile>/* and would make the rerun look non-idempotent.
+fn snapshot_binaries(names: &[&str]) -> tempfile::TempDir {
+    let bin_dir = util::bin("runtask")
+        .parent()
+        .expect("binary dir")
+        .to_path_buf();
+    let target = bin_dir.parent().expect("target dir");
+    let dir = tempfile::Builder::new()
+        .prefix("ansible-test-bin")
+        .tempdir_in(target)
+        .expect("tempdir in target/");
+    for name in names {
+        let (from, to) = (util::bin(name), dir.path().join(name));
+        if std::fs::hard_link(&from, &to).is_err() {
+            std::fs::copy(&from, &to).expect("copy binary");
+        }
+    }
+    dir
+}
+
 fn git(dir: &Path, args: &[&str]) {
     let status = Command::new("git")
         .current_dir(dir)
@@ -150,12 +182,12 @@ fn make_task_repo(dir: &Path) {
 
 /// A release tarball with the binaries under `taskotron/bin/` (the extra inventory's
 /// taskotron_release_tarball_bindir).
-fn make_release_tarball(path: &Path, binaries: &[&str]) {
+fn make_release_tarball(path: &Path, build_dir: &Path, binaries: &[&str]) {
     let file = std::fs::File::create(path).expect("create tarball");
     let gz = flate2::write::GzEncoder::new(file, flate2::Compression::fast());
     let mut tar = tar::Builder::new(gz);
     for name in binaries {
-        tar.append_path_with_name(util::bin(name), format!("taskotron/bin/{name}"))
+        tar.append_path_with_name(build_dir.join(name), format!("taskotron/bin/{name}"))
             .expect("add binary to tarball");
     }
     tar.into_inner()
