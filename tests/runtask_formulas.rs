@@ -429,7 +429,7 @@ fn usage_errors_exit_2_and_help_exits_0() {
     for bad in [
         vec!["--bogus", "runtask.yml"],
         vec![],
-        vec!["-a", "vax", "runtask.yml"],
+        vec!["-a", "x86-64", "runtask.yml"],
         vec!["--override", "novalue", "runtask.yml"],
         vec!["--uuid", "../escape", "runtask.yml"],
         vec!["-t", "koji-build", "runtask.yml"],

@@ -148,6 +148,9 @@ impl Run {
             o.jobid,
             self.uuid
         );
+        if !taskotron_common::arch::is_known(&o.arch) {
+            tracing::warn!("arch `{}` is not a known architecture", o.arch);
+        }
         match &self.config_source {
             Source::File(p) => tracing::info!("config: {}", p.display()),
             Source::Defaults(p) => {
