@@ -400,7 +400,8 @@ impl Config {
                 return Err(format!("tasks[{i}].name: duplicate task {:?}", t.name));
             }
         }
-        if !(self.heartbeat.interval > 0.0) || !(self.heartbeat.timeout > 0.0) {
+        let positive = |x: f64| x.is_finite() && x > 0.0;
+        if !positive(self.heartbeat.interval) || !positive(self.heartbeat.timeout) {
             return Err(
                 "heartbeat.interval and heartbeat.timeout: expected positive seconds".into(),
             );

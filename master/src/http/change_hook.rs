@@ -91,7 +91,7 @@ async fn handle(
         Ok(c) => c,
         Err(msg) => return text(StatusCode::BAD_REQUEST, format!("change_hook: {msg}\n")),
     };
-    if !m.cfg.queue.projects.iter().any(|p| *p == change.project) {
+    if !m.cfg.queue.projects.contains(&change.project) {
         return match m.db.add_change(&change) {
             Ok(id) => {
                 tracing::info!(changeid = id, project = %change.project, "change stored (project starts no builds)");

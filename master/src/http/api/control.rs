@@ -37,6 +37,7 @@ fn ok(id: Value, result: Value) -> Response {
 }
 
 /// Checks auth, content type and the JSON-RPC envelope.
+#[allow(clippy::result_large_err)] // the error is the HTTP reply to send
 fn parse(m: &Master, headers: &HeaderMap, body: &[u8]) -> Result<Rpc, Response> {
     crate::http::auth::check(&m.cfg.auth, headers, m.cfg.auth.open_control)?;
     let ctype = headers

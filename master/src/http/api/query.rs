@@ -154,7 +154,7 @@ fn matches(x: &Value, op: &str, v: &str) -> bool {
         Value::Array(a) if op == "contains" => {
             return a
                 .iter()
-                .any(|e| e.as_str() == Some(v) || e.to_string() == v)
+                .any(|e| e.as_str() == Some(v) || e.as_f64().is_some_and(|n| v.parse() == Ok(n)))
         }
         _ => None,
     };
