@@ -138,10 +138,18 @@ fn argv(v: &Value, field: &str) -> Result<Vec<String>, DirectiveError> {
             })
             .collect::<Result<Vec<_>, _>>()?,
         other => {
+            // YAML reads `- true` or `- 42` as a boolean/number: suggest quoting.
+            let hint = match other {
+                Value::Bool(_) | Value::Number(_) => " (quote it, e.g. - 'true')",
+                _ => "",
+            };
             return Err(DirectiveError::param(
                 field,
-                format!("expected a command (string or list), found {}", kind(other)),
-            ))
+                format!(
+                    "expected a command (string or list), found {}{hint}",
+                    kind(other)
+                ),
+            ));
         }
     };
     if argv.is_empty() {
@@ -176,6 +184,7 @@ mod tests {
         assert!(e(json!("echo")).contains("expected a list of commands"));
         assert!(e(json!(["echo 'x"])).contains("parameter `[0]`: cannot split"));
         assert!(e(json!([[]])).contains("`[0]`: empty command"));
+        assert!(e(json!([true])).contains("found a boolean (quote it"));
         assert!(e(json!([{"ignore": []}])).contains("`[0].ignore`"));
         assert!(e(json!(["a", ["b", {"c": 1}]])).contains("`[1][1]`"));
     }
