@@ -31,7 +31,11 @@ fn real_buildbot_master_accepts_the_jobs() {
         .status()
         .unwrap();
     assert!(ok.success(), "buildbot create-master failed");
-    std::fs::copy(util::repo_root().join("tests/trigger_support/buildbot/master.cfg"), bb.join("master.cfg")).unwrap();
+    std::fs::copy(
+        util::repo_root().join("tests/trigger_support/buildbot/master.cfg"),
+        bb.join("master.cfg"),
+    )
+    .unwrap();
     let (www, pb) = (util::free_port(), util::free_port());
     let log = std::fs::File::create(dir.path().join("buildbot.log")).unwrap();
     let _master = ChildGuard::spawn(
@@ -67,13 +71,25 @@ fn real_buildbot_master_accepts_the_jobs() {
     );
     let trigger = Trigger::start(&cfg);
     trigger.wait_log("SUB bound", 1, T);
-    let fx = util::fixtures().join("fedmsg/fedmsg.buildsys.build.state.change.complete.signed.json");
-    let mut publisher = Publisher::start(dir.path(), relay, &json!([{"raw": fx.display().to_string()}]));
+    let fx =
+        util::fixtures().join("fedmsg/fedmsg.buildsys.build.state.change.complete.signed.json");
+    let mut publisher = Publisher::start(
+        dir.path(),
+        relay,
+        &json!([{"raw": fx.display().to_string()}]),
+    );
     trigger.wait_log("publisher connected", 1, T);
     publisher.go();
 
-    util::wait_for("outbox drained", T, || (count_rows(&dir.path().join("state"), "jobs") == 0).then_some(()));
-    assert_eq!(count_rows(&dir.path().join("state"), "dead_letters"), 0, "{}", trigger.log());
+    util::wait_for("outbox drained", T, || {
+        (count_rows(&dir.path().join("state"), "jobs") == 0).then_some(())
+    });
+    assert_eq!(
+        count_rows(&dir.path().join("state"), "dead_letters"),
+        0,
+        "{}",
+        trigger.log()
+    );
     // Buildbot's own answer for each accepted job is logged.
     trigger.wait_log("1 change found", 6, T);
 
@@ -87,11 +103,18 @@ fn real_buildbot_master_accepts_the_jobs() {
         assert_eq!(p["item_type"][0], "koji_build");
         assert_eq!(p["arch"][0], ch["category"]);
         assert_eq!(p["uuid"][1], "Change");
-        seen.insert((p["taskname"][0].as_str().unwrap().to_string(), ch["category"].as_str().unwrap().to_string()));
+        seen.insert((
+            p["taskname"][0].as_str().unwrap().to_string(),
+            ch["category"].as_str().unwrap().to_string(),
+        ));
     }
     let want: BTreeSet<(String, String)> = [
-        ("rpmlint", "x86_64"), ("rpmlint", "armhfp"), ("python-versions", "noarch"),
-        ("rpmgrill", "noarch"), ("abicheck", "x86_64"), ("abicheck", "armhfp"),
+        ("rpmlint", "x86_64"),
+        ("rpmlint", "armhfp"),
+        ("python-versions", "noarch"),
+        ("rpmgrill", "noarch"),
+        ("abicheck", "x86_64"),
+        ("abicheck", "armhfp"),
     ]
     .iter()
     .map(|(a, b)| (a.to_string(), b.to_string()))
@@ -99,6 +122,10 @@ fn real_buildbot_master_accepts_the_jobs() {
     assert_eq!(seen, want);
     // The master's schedulers turned them into build requests for the per-arch builders.
     util::wait_for("6 build requests", T, || {
-        (api(www, "buildrequests")["buildrequests"].as_array().map(Vec::len) == Some(6)).then_some(())
+        (api(www, "buildrequests")["buildrequests"]
+            .as_array()
+            .map(Vec::len)
+            == Some(6))
+        .then_some(())
     });
 }

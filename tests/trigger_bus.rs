@@ -13,7 +13,11 @@ use trigger_support::{count_rows, write_config, Publisher, StandInMaster, Trigge
 const T: Duration = Duration::from_secs(60);
 
 fn fx(name: &str) -> String {
-    util::fixtures().join("fedmsg").join(name).display().to_string()
+    util::fixtures()
+        .join("fedmsg")
+        .join(name)
+        .display()
+        .to_string()
 }
 
 #[test]
@@ -30,7 +34,10 @@ fn fixture_messages_become_the_expected_jobs_with_signatures_checked() {
         "valid_arches: [x86_64, armhfp]\nsignatures:\n  validate: true\n",
     );
     // A tampered copy of a signed production message must be dropped.
-    let good = std::fs::read_to_string(fx("fedmsg.buildsys.build.state.change.complete.signed.json")).unwrap();
+    let good = std::fs::read_to_string(fx(
+        "fedmsg.buildsys.build.state.change.complete.signed.json",
+    ))
+    .unwrap();
     let tampered = good.replace("\"name\":\"python-ply\"", "\"name\":\"python-plx\"");
     assert_ne!(good, tampered);
     let tampered_path = dir.path().join("tampered.json");
@@ -58,13 +65,19 @@ fn fixture_messages_become_the_expected_jobs_with_signatures_checked() {
     publisher.go();
 
     trigger.wait_log("duplicate message ignored", 1, T);
-    util::wait_for("outbox drained", T, || (count_rows(&dir.path().join("state"), "jobs") == 0).then_some(()));
+    util::wait_for("outbox drained", T, || {
+        (count_rows(&dir.path().join("state"), "jobs") == 0).then_some(())
+    });
     let subs = master.submissions();
     let got: BTreeSet<(String, String, String)> = subs
         .iter()
         .map(|s| {
             let p = &s.properties;
-            (p["taskname"].as_str().unwrap().into(), p["arch"].as_str().unwrap().into(), p["item"].as_str().unwrap().into())
+            (
+                p["taskname"].as_str().unwrap().into(),
+                p["arch"].as_str().unwrap().into(),
+                p["item"].as_str().unwrap().into(),
+            )
         })
         .collect();
     let ply = "python-ply-3.9-4.module_bd16c34d";
@@ -83,8 +96,15 @@ fn fixture_messages_become_the_expected_jobs_with_signatures_checked() {
     .map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string()))
     .collect();
     assert_eq!(got, want);
-    assert_eq!(subs.len(), 8, "no job twice (the duplicate message was ignored)");
-    let uuids: BTreeSet<_> = subs.iter().map(|s| s.properties["uuid"].as_str().unwrap().to_string()).collect();
+    assert_eq!(
+        subs.len(),
+        8,
+        "no job twice (the duplicate message was ignored)"
+    );
+    let uuids: BTreeSet<_> = subs
+        .iter()
+        .map(|s| s.properties["uuid"].as_str().unwrap().to_string())
+        .collect();
     assert_eq!(uuids.len(), 8);
     for s in &subs {
         assert_eq!(s.form["project"], "rpmcheck");
@@ -93,7 +113,12 @@ fn fixture_messages_become_the_expected_jobs_with_signatures_checked() {
         assert!(item_type == "koji_build" || item_type == "koji_tag");
     }
     // The unsigned git.receive and the tampered copy were refused.
-    assert_eq!(trigger.log().matches("invalid signature").count(), 2, "{}", trigger.log());
+    assert_eq!(
+        trigger.log().matches("invalid signature").count(),
+        2,
+        "{}",
+        trigger.log()
+    );
 }
 
 #[test]
@@ -114,8 +139,10 @@ fn ca_and_crl_refuse_a_revoked_signer_and_bearer_token_is_sent() {
             pki.join("crl.pem").display()
         ),
     );
-    let tag_msg = |tag: &str| json!({"build_id": 1, "instance": "primary", "name": "bash", "owner": "x",
-        "release": "1.fc31", "tag": tag, "tag_id": 1, "user": "bodhi", "version": "5.0"});
+    let tag_msg = |tag: &str| {
+        json!({"build_id": 1, "instance": "primary", "name": "bash", "owner": "x",
+        "release": "1.fc31", "tag": tag, "tag_id": 1, "user": "bodhi", "version": "5.0"})
+    };
     let trigger = Trigger::start(&cfg);
     trigger.wait_log("SUB bound", 1, T);
     let mut publisher = Publisher::start(
@@ -131,7 +158,9 @@ fn ca_and_crl_refuse_a_revoked_signer_and_bearer_token_is_sent() {
     );
     trigger.wait_log("publisher connected", 1, T);
     publisher.go();
-    util::wait_for("one job", T, || (master.submissions().len() == 1).then_some(()));
+    util::wait_for("one job", T, || {
+        (master.submissions().len() == 1).then_some(())
+    });
     trigger.wait_log("is revoked", 1, T);
     let s = &master.submissions()[0];
     assert_eq!(s.properties["item"], "f31-updates-pending");

@@ -442,7 +442,8 @@ impl Parser<'_> {
                         b'u' => {
                             let mut u = self.hex4()?;
                             // A high surrogate followed by an escaped low one is one code point.
-                            if (0xd800..0xdc00).contains(&u) && self.s[self.pos..].starts_with(b"\\u")
+                            if (0xd800..0xdc00).contains(&u)
+                                && self.s[self.pos..].starts_with(b"\\u")
                             {
                                 let save = self.pos;
                                 self.pos += 2;
@@ -519,14 +520,30 @@ mod tests {
 
     #[test]
     fn keys_sorted_by_code_point_last_duplicate_wins() {
-        assert_eq!(canon(r#"{"b":1,"a":{"z":1,"é":2,"Z":3},"b":2}"#), r#"{"a":{"Z":3,"z":1,"\u00e9":2},"b":2}"#);
+        assert_eq!(
+            canon(r#"{"b":1,"a":{"z":1,"é":2,"Z":3},"b":2}"#),
+            r#"{"a":{"Z":3,"z":1,"\u00e9":2},"b":2}"#
+        );
         // U+FFFF sorts before U+10000 by code point (not by UTF-16 units).
-        assert_eq!(canon("{\"\u{10000}\":1,\"\u{ffff}\":2}"), r#"{"\uffff":2,"\ud800\udc00":1}"#);
+        assert_eq!(
+            canon("{\"\u{10000}\":1,\"\u{ffff}\":2}"),
+            r#"{"\uffff":2,"\ud800\udc00":1}"#
+        );
     }
 
     #[test]
     fn rejects_what_python_rejects() {
-        for bad in ["", "01", "[1,]", "{\"a\" 1}", "\"\u{1}\"", "tru", "1 2", "[", "\"\\x\""] {
+        for bad in [
+            "",
+            "01",
+            "[1,]",
+            "{\"a\" 1}",
+            "\"\u{1}\"",
+            "tru",
+            "1 2",
+            "[",
+            "\"\\x\"",
+        ] {
             assert!(parse(bad.as_bytes()).is_err(), "{bad:?} should fail");
         }
         let deep = "[".repeat(MAX_DEPTH + 5);

@@ -36,27 +36,52 @@ impl StandInMaster {
         use axum::routing::post;
 
         type Shared = (Arc<Mutex<Vec<Submission>>>, Arc<Mutex<u16>>);
-        async fn hook(State((rec, status)): State<Shared>, headers: HeaderMap, body: String) -> (StatusCode, String) {
+        async fn hook(
+            State((rec, status)): State<Shared>,
+            headers: HeaderMap,
+            body: String,
+        ) -> (StatusCode, String) {
             let code = *status.lock().unwrap();
             if code != 200 {
-                return (StatusCode::from_u16(code).unwrap(), "refused by test".into());
+                return (
+                    StatusCode::from_u16(code).unwrap(),
+                    "refused by test".into(),
+                );
             }
             let form: HashMap<String, String> = url_decode(&body);
-            let properties = serde_json::from_str(form.get("properties").map(String::as_str).unwrap_or("{}"))
-                .unwrap_or(serde_json::Value::Null);
-            let authorization = headers.get("authorization").map(|v| v.to_str().unwrap().to_string());
-            rec.lock().unwrap().push(Submission { form, properties, authorization });
+            let properties =
+                serde_json::from_str(form.get("properties").map(String::as_str).unwrap_or("{}"))
+                    .unwrap_or(serde_json::Value::Null);
+            let authorization = headers
+                .get("authorization")
+                .map(|v| v.to_str().unwrap().to_string());
+            rec.lock().unwrap().push(Submission {
+                form,
+                properties,
+                authorization,
+            });
             (StatusCode::OK, "1 change found".into())
         }
         let received = Arc::new(Mutex::new(vec![]));
         let status = Arc::new(Mutex::new(200));
-        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
         let app = axum::Router::new()
             .route("/change_hook/base", post(hook))
             .with_state((received.clone(), status.clone()));
-        let listener = rt.block_on(tokio::net::TcpListener::bind(("127.0.0.1", port))).unwrap();
+        let listener = rt
+            .block_on(tokio::net::TcpListener::bind(("127.0.0.1", port)))
+            .unwrap();
         rt.spawn(async move { axum::serve(listener, app).await.unwrap() });
-        StandInMaster { port, received, status, _rt: rt }
+        StandInMaster {
+            port,
+            received,
+            status,
+            _rt: rt,
+        }
     }
 
     pub fn submissions(&self) -> Vec<Submission> {
@@ -107,10 +132,15 @@ pub struct Trigger {
 impl Trigger {
     pub fn start(config: &Path) -> Trigger {
         let mut cmd = Command::new(util::bin("taskotron-trigger"));
-        cmd.args(["--log-level", "taskotron_trigger=debug,info", "run", "--config"])
-            .arg(config)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
+        cmd.args([
+            "--log-level",
+            "taskotron_trigger=debug,info",
+            "run",
+            "--config",
+        ])
+        .arg(config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
         let mut guard = ChildGuard::spawn("taskotron-trigger", &mut cmd);
         let log = Arc::new(Mutex::new(String::new()));
         let stderr = guard.child.stderr.take().unwrap();
@@ -122,7 +152,11 @@ impl Trigger {
                 g.push('\n');
             }
         });
-        Trigger { guard, log, config: config.to_path_buf() }
+        Trigger {
+            guard,
+            log,
+            config: config.to_path_buf(),
+        }
     }
 
     pub fn log(&self) -> String {
@@ -131,14 +165,22 @@ impl Trigger {
 
     /// Waits until the log has `needle` `count` times.
     pub fn wait_log(&self, needle: &str, count: usize, timeout: Duration) {
-        util::wait_for(&format!("{count}x {needle:?} in trigger log"), timeout, || {
-            (self.log().matches(needle).count() >= count).then_some(())
-        });
+        util::wait_for(
+            &format!("{count}x {needle:?} in trigger log"),
+            timeout,
+            || (self.log().matches(needle).count() >= count).then_some(()),
+        );
     }
 }
 
 /// Writes a trigger config; `extra` is appended YAML.
-pub fn write_config(dir: &Path, bind_port: u16, master_url: &str, rules: &Path, extra: &str) -> PathBuf {
+pub fn write_config(
+    dir: &Path,
+    bind_port: u16,
+    master_url: &str,
+    rules: &Path,
+    extra: &str,
+) -> PathBuf {
     let cfg = format!(
         "bind_endpoints: [\"tcp://127.0.0.1:{bind_port}\"]\n\
          rules: {rules}\n\
@@ -194,12 +236,16 @@ impl Publisher {
 }
 
 fn rand_suffix() -> u128 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos()
 }
 
 /// Counts rows of a table in the trigger's SQLite state.
 pub fn count_rows(state_dir: &Path, table: &str) -> i64 {
     let conn = rusqlite::Connection::open(state_dir.join("trigger.sqlite")).unwrap();
     conn.busy_timeout(Duration::from_secs(5)).unwrap();
-    conn.query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0)).unwrap_or(0)
+    conn.query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))
+        .unwrap_or(0)
 }

@@ -29,7 +29,12 @@ fn corpus() -> Vec<(Vec<u8>, Vec<u8>)> {
         m["msg_id"] = format!("2017-{i}").into();
         out.push(m);
         let mut t = read("fedmsg.buildsys.tag.signed.json");
-        t["msg"]["tag"] = format!("f{}-updates{}-pending", 28 + i % 6, if i % 2 == 0 { "-testing" } else { "" }).into();
+        t["msg"]["tag"] = format!(
+            "f{}-updates{}-pending",
+            28 + i % 6,
+            if i % 2 == 0 { "-testing" } else { "" }
+        )
+        .into();
         out.push(t);
     }
     for n in [
@@ -44,7 +49,12 @@ fn corpus() -> Vec<(Vec<u8>, Vec<u8>)> {
         }
     }
     out.into_iter()
-        .map(|m| (m["topic"].as_str().unwrap().as_bytes().to_vec(), serde_json::to_vec(&m).unwrap()))
+        .map(|m| {
+            (
+                m["topic"].as_str().unwrap().as_bytes().to_vec(),
+                serde_json::to_vec(&m).unwrap(),
+            )
+        })
         .collect()
 }
 

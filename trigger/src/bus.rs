@@ -52,10 +52,14 @@ pub async fn start(
                                 receive(sock, ep.clone(), tx.clone()).await;
                                 delay = Duration::from_millis(200);
                             }
-                            Err(e) => tracing::warn!(endpoint = %ep, error = %e, "bus: connect failed; retrying"),
+                            Err(e) => {
+                                tracing::warn!(endpoint = %ep, error = %e, "bus: connect failed; retrying")
+                            }
                         }
                     }
-                    Err(e) => tracing::warn!(endpoint = %ep, error = %e, "bus: socket setup failed"),
+                    Err(e) => {
+                        tracing::warn!(endpoint = %ep, error = %e, "bus: socket setup failed")
+                    }
                 }
                 if tx.is_closed() {
                     return;
@@ -86,8 +90,12 @@ async fn log_events(mut events: futures::channel::mpsc::Receiver<SocketEvent>, e
             SocketEvent::Accepted(from, _) => {
                 tracing::info!(endpoint = %ep, peer = %from, "bus: publisher connected")
             }
-            SocketEvent::Connected(..) => tracing::info!(endpoint = %ep, "bus: publisher connected"),
-            SocketEvent::Disconnected(_) => tracing::warn!(endpoint = %ep, "bus: publisher went away"),
+            SocketEvent::Connected(..) => {
+                tracing::info!(endpoint = %ep, "bus: publisher connected")
+            }
+            SocketEvent::Disconnected(_) => {
+                tracing::warn!(endpoint = %ep, "bus: publisher went away")
+            }
             other => tracing::debug!(endpoint = %ep, event = ?other, "bus: socket event"),
         }
     }

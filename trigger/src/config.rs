@@ -89,7 +89,7 @@ pub struct MasterConfig {
     pub retry_max_ms: u64,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SignatureConfig {
     /// Drop messages whose x509 signature does not verify.
@@ -143,18 +143,6 @@ impl Default for MasterConfig {
             timeout_secs: 30.0,
             retry_initial_ms: 1000,
             retry_max_ms: 60_000,
-        }
-    }
-}
-
-impl Default for SignatureConfig {
-    fn default() -> Self {
-        SignatureConfig {
-            validate: false,
-            ca_cert: None,
-            crl: None,
-            routing_policy: BTreeMap::new(),
-            routing_nitpicky: false,
         }
     }
 }
@@ -228,7 +216,7 @@ impl Config {
         if self.valid_arches.is_empty() {
             return Err(bad("valid_arches", "expected a non-empty list of arches"));
         }
-        if !(self.fuse_delay >= 0.0) {
+        if self.fuse_delay.is_nan() || self.fuse_delay < 0.0 {
             return Err(bad("fuse_delay", "expected a number of seconds >= 0"));
         }
         if !self.master.url.starts_with("http://") && !self.master.url.starts_with("https://") {
@@ -237,7 +225,9 @@ impl Config {
         if self.master.password.is_some() && self.master.username.is_none() {
             return Err(bad("master.password", "set master.username too"));
         }
-        if self.master.retry_initial_ms == 0 || self.master.retry_max_ms < self.master.retry_initial_ms {
+        if self.master.retry_initial_ms == 0
+            || self.master.retry_max_ms < self.master.retry_initial_ms
+        {
             return Err(bad(
                 "master.retry_initial_ms",
                 "expected 0 < retry_initial_ms <= retry_max_ms",
@@ -261,8 +251,7 @@ impl Config {
         };
         let text = std::fs::read_to_string(path)
             .map_err(|e| anyhow::anyhow!("{}: cannot read critpath file: {e}", path.display()))?;
-        parse_critpath(&text)
-            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+        parse_critpath(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
     }
 }
 
@@ -276,7 +265,11 @@ pub fn parse_critpath(text: &str) -> Result<Vec<String>, String> {
         let mut out = vec![];
         let mut push_list = |l: &serde_json::Value| -> Result<(), String> {
             for x in l.as_array().ok_or("critpath: expected a list of names")? {
-                out.push(x.as_str().ok_or("critpath: expected names (strings)")?.to_string());
+                out.push(
+                    x.as_str()
+                        .ok_or("critpath: expected names (strings)")?
+                        .to_string(),
+                );
             }
             Ok(())
         };
@@ -284,7 +277,11 @@ pub fn parse_critpath(text: &str) -> Result<Vec<String>, String> {
             serde_json::Value::Array(_) => push_list(&v)?,
             serde_json::Value::Object(m) => {
                 let pkgs = m.get("pkgs").ok_or("critpath: expected key \"pkgs\"")?;
-                for l in pkgs.as_object().ok_or("critpath: \"pkgs\" must map branch -> list")?.values() {
+                for l in pkgs
+                    .as_object()
+                    .ok_or("critpath: \"pkgs\" must map branch -> list")?
+                    .values()
+                {
                     push_list(l)?;
                 }
             }

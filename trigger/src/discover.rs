@@ -59,7 +59,11 @@ impl Discoverer {
         let dir = self.update(&spec.repo)?;
         let branch = if has_branch(&dir, &spec.branch) {
             spec.branch.clone()
-        } else if let Some(fb) = spec.fallback_branch.as_ref().filter(|fb| has_branch(&dir, fb)) {
+        } else if let Some(fb) = spec
+            .fallback_branch
+            .as_ref()
+            .filter(|fb| has_branch(&dir, fb))
+        {
             fb.clone()
         } else {
             return Err(DiscoverError::NoBranch {
@@ -70,7 +74,12 @@ impl Discoverer {
         };
         let listing = git(
             &dir,
-            &["ls-tree", "-r", "--name-only", &format!("refs/heads/{branch}")],
+            &[
+                "ls-tree",
+                "-r",
+                "--name-only",
+                &format!("refs/heads/{branch}"),
+            ],
         )?;
         let base = spec.base_dir.trim_matches('/');
         let repo_name = repo_name(&spec.repo);
@@ -93,9 +102,16 @@ impl Discoverer {
             if !spec.recursive && dir_in_base.contains('/') {
                 continue;
             }
-            let task_dir = path.strip_suffix(FORMULA).unwrap_or("").trim_end_matches('/');
+            let task_dir = path
+                .strip_suffix(FORMULA)
+                .unwrap_or("")
+                .trim_end_matches('/');
             out.push(Found {
-                taskname: if task_dir.is_empty() { repo_name.clone() } else { task_dir.to_string() },
+                taskname: if task_dir.is_empty() {
+                    repo_name.clone()
+                } else {
+                    task_dir.to_string()
+                },
                 path: path.to_string(),
                 branch: branch.clone(),
             });
@@ -106,12 +122,23 @@ impl Discoverer {
 
     /// Clones or fetches the repo into the cache; returns the bare clone's path.
     fn update(&self, url: &str) -> Result<PathBuf, DiscoverError> {
-        let dir = self.cache_dir.join(format!("{:x}.git", Sha1::digest(url.as_bytes())));
+        let dir = self
+            .cache_dir
+            .join(format!("{:x}.git", Sha1::digest(url.as_bytes())));
         let mut fetched = self.fetched.lock().unwrap_or_else(|e| e.into_inner());
         let fresh = fetched.get(url).is_some_and(|t| t.elapsed() < self.refresh);
         if dir.join("HEAD").exists() {
             if !fresh {
-                git(&dir, &["fetch", "--quiet", "--prune", "origin", "+refs/heads/*:refs/heads/*"])?;
+                git(
+                    &dir,
+                    &[
+                        "fetch",
+                        "--quiet",
+                        "--prune",
+                        "origin",
+                        "+refs/heads/*:refs/heads/*",
+                    ],
+                )?;
             }
         } else {
             std::fs::create_dir_all(&self.cache_dir).map_err(|e| DiscoverError::Git {
@@ -122,7 +149,14 @@ impl Discoverer {
             let _ = std::fs::remove_dir_all(&tmp);
             git(
                 &self.cache_dir,
-                &["clone", "--quiet", "--bare", "--", url, &tmp.to_string_lossy()],
+                &[
+                    "clone",
+                    "--quiet",
+                    "--bare",
+                    "--",
+                    url,
+                    &tmp.to_string_lossy(),
+                ],
             )?;
             std::fs::rename(&tmp, &dir).map_err(|e| DiscoverError::Git {
                 args: "clone".into(),
@@ -136,12 +170,25 @@ impl Discoverer {
 
 /// `https://pagure.io/taskotron/task-foo.git` -> `task-foo`.
 fn repo_name(url: &str) -> String {
-    let last = url.trim_end_matches('/').rsplit(['/', ':']).next().unwrap_or(url);
+    let last = url
+        .trim_end_matches('/')
+        .rsplit(['/', ':'])
+        .next()
+        .unwrap_or(url);
     last.strip_suffix(".git").unwrap_or(last).to_string()
 }
 
 fn has_branch(dir: &Path, branch: &str) -> bool {
-    git(dir, &["rev-parse", "--verify", "--quiet", &format!("refs/heads/{branch}")]).is_ok()
+    git(
+        dir,
+        &[
+            "rev-parse",
+            "--verify",
+            "--quiet",
+            &format!("refs/heads/{branch}"),
+        ],
+    )
+    .is_ok()
 }
 
 fn git(dir: &Path, args: &[&str]) -> Result<String, DiscoverError> {
@@ -174,7 +221,11 @@ mod tests {
             .current_dir(dir)
             .output()
             .unwrap();
-        assert!(ok.status.success(), "{args:?}: {}", String::from_utf8_lossy(&ok.stderr));
+        assert!(
+            ok.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&ok.stderr)
+        );
     }
 
     #[test]
@@ -182,7 +233,12 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let repo = tmp.path().join("task-foo");
         std::fs::create_dir_all(repo.join("tests/a/deep")).unwrap();
-        for f in ["runtask.yml", "tests/a/runtask.yml", "tests/a/deep/runtask.yml", "README"] {
+        for f in [
+            "runtask.yml",
+            "tests/a/runtask.yml",
+            "tests/a/deep/runtask.yml",
+            "README",
+        ] {
             std::fs::write(repo.join(f), "x").unwrap();
         }
         sh(&repo, &["init", "-q", "-b", "main"]);
@@ -198,12 +254,18 @@ mod tests {
             recursive: rec,
         };
         let names = |v: Vec<Found>| v.into_iter().map(|f| f.taskname).collect::<Vec<_>>();
-        assert_eq!(names(d.discover(&spec("main", None, "", false)).unwrap()), vec!["task-foo"]);
+        assert_eq!(
+            names(d.discover(&spec("main", None, "", false)).unwrap()),
+            vec!["task-foo"]
+        );
         assert_eq!(
             names(d.discover(&spec("f99", Some("main"), "", true)).unwrap()),
             vec!["task-foo", "tests/a", "tests/a/deep"]
         );
-        assert_eq!(names(d.discover(&spec("main", None, "tests", false)).unwrap()), vec!["tests/a"]);
+        assert_eq!(
+            names(d.discover(&spec("main", None, "tests", false)).unwrap()),
+            vec!["tests/a"]
+        );
         assert!(matches!(
             d.discover(&spec("f99", Some("nope"), "", false)),
             Err(DiscoverError::NoBranch { .. })

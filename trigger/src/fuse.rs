@@ -12,7 +12,12 @@ use crate::pipeline::Pipeline;
 use crate::submit::Outbox;
 
 /// Fires due fuses forever. `wake` is notified when a fuse is lit; `submit` after jobs are made.
-pub async fn run_fuses(pipeline: Arc<Pipeline>, outbox: Arc<Outbox>, wake: Arc<Notify>, submit: Arc<Notify>) {
+pub async fn run_fuses(
+    pipeline: Arc<Pipeline>,
+    outbox: Arc<Outbox>,
+    wake: Arc<Notify>,
+    submit: Arc<Notify>,
+) {
     loop {
         let next = match fire_due(&pipeline, &outbox, &submit).await {
             Ok(next) => next,
@@ -26,7 +31,11 @@ pub async fn run_fuses(pipeline: Arc<Pipeline>, outbox: Arc<Outbox>, wake: Arc<N
     }
 }
 
-async fn fire_due(pipeline: &Arc<Pipeline>, outbox: &Arc<Outbox>, submit: &Arc<Notify>) -> anyhow::Result<Option<f64>> {
+async fn fire_due(
+    pipeline: &Arc<Pipeline>,
+    outbox: &Arc<Outbox>,
+    submit: &Arc<Notify>,
+) -> anyhow::Result<Option<f64>> {
     let (due, next) = outbox.due_fuses()?;
     for fuse in due {
         let data = match serde_json::from_str::<serde_json::Value>(&fuse.data) {

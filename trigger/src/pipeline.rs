@@ -26,7 +26,12 @@ pub struct Planned {
 }
 
 impl Pipeline {
-    pub fn new(ctx: Context, rules: RuleSet, valid_arches: Vec<String>, discoverer: Option<Discoverer>) -> Pipeline {
+    pub fn new(
+        ctx: Context,
+        rules: RuleSet,
+        valid_arches: Vec<String>,
+        discoverer: Option<Discoverer>,
+    ) -> Pipeline {
         Pipeline {
             consumers: jobtriggers::all(),
             ctx,
@@ -38,7 +43,11 @@ impl Pipeline {
 
     /// Topic prefixes to subscribe to (one per consumer topic family).
     pub fn subscriptions(&self) -> Vec<String> {
-        let mut subs: Vec<String> = self.consumers.iter().flat_map(|c| c.topics(&self.ctx)).collect();
+        let mut subs: Vec<String> = self
+            .consumers
+            .iter()
+            .flat_map(|c| c.topics(&self.ctx))
+            .collect();
         subs.sort();
         subs.dedup();
         subs
@@ -68,26 +77,42 @@ impl Pipeline {
                 return vec![];
             }
         };
-        let text = |k: &str| data.get(k).map(crate::rules::template::py_str).unwrap_or_default();
-        let (item, item_type, message_type) = (text("item"), text("item_type"), text("message_type"));
+        let text = |k: &str| {
+            data.get(k)
+                .map(crate::rules::template::py_str)
+                .unwrap_or_default()
+        };
+        let (item, item_type, message_type) =
+            (text("item"), text("item_type"), text("message_type"));
         let mut out: Vec<(usize, Job)> = vec![];
-        let mut push = |rule: usize, taskname: &str, arch: &str, repo: Option<&str>, branch: Option<&str>, mha: bool| {
+        let mut push = |rule: usize,
+                        taskname: &str,
+                        arch: &str,
+                        repo: Option<&str>,
+                        branch: Option<&str>,
+                        mha: bool| {
             let dup = out.iter().any(|(_, j)| {
-                j.taskname == taskname && j.arch == arch && j.git_repo.as_deref() == repo && j.git_branch.as_deref() == branch
+                j.taskname == taskname
+                    && j.arch == arch
+                    && j.git_repo.as_deref() == repo
+                    && j.git_branch.as_deref() == branch
             });
             if !dup {
-                out.push((rule, Job {
-                    uuid: uuid::Uuid::new_v4().to_string(),
-                    taskname: taskname.to_string(),
-                    item: item.clone(),
-                    item_type: item_type.clone(),
-                    arch: arch.to_string(),
-                    git_repo: repo.map(str::to_string),
-                    git_branch: branch.map(str::to_string),
-                    match_host_arch: mha,
-                    message_type: message_type.clone(),
-                    msg_id: msg_id.to_string(),
-                }));
+                out.push((
+                    rule,
+                    Job {
+                        uuid: uuid::Uuid::new_v4().to_string(),
+                        taskname: taskname.to_string(),
+                        item: item.clone(),
+                        item_type: item_type.clone(),
+                        arch: arch.to_string(),
+                        git_repo: repo.map(str::to_string),
+                        git_branch: branch.map(str::to_string),
+                        match_host_arch: mha,
+                        message_type: message_type.clone(),
+                        msg_id: msg_id.to_string(),
+                    },
+                ));
             }
         };
         for (rule, r) in reactions {
@@ -109,11 +134,20 @@ impl Pipeline {
                         Ok(found) => {
                             for f in found {
                                 for a in arches {
-                                    push(rule, &f.taskname, a, Some(&spec.repo), Some(&f.branch), r.match_host_arch);
+                                    push(
+                                        rule,
+                                        &f.taskname,
+                                        a,
+                                        Some(&spec.repo),
+                                        Some(&f.branch),
+                                        r.match_host_arch,
+                                    );
                                 }
                             }
                         }
-                        Err(e) => tracing::warn!(msg_id, rule, error = %e, "discover failed; no jobs from it"),
+                        Err(e) => {
+                            tracing::warn!(msg_id, rule, error = %e, "discover failed; no jobs from it")
+                        }
                     }
                 }
             }

@@ -60,7 +60,10 @@ fn operator_table() {
         (json!({"$nor": [{"name": "docker"}]}), false),
         (json!({"n": {"$not": {"$gt": 6}}}), true),
         (json!({"n": {"$not": {"$gt": 4}}}), false),
-        (json!({"tag": {"$and": [{"$regex": "/^f[0-9]{2}-updates(-testing)?-pending$/"}, {"$not": {"$regex": "/^f33-.*/"}}]}}), true),
+        (
+            json!({"tag": {"$and": [{"$regex": "/^f[0-9]{2}-updates(-testing)?-pending$/"}, {"$not": {"$regex": "/^f33-.*/"}}]}}),
+            true,
+        ),
         // element
         (json!({"name": {"$exists": true}}), true),
         (json!({"missing": {"$exists": true}}), false),
@@ -84,7 +87,10 @@ fn operator_table() {
         (json!({"n": {"$mod": [2, 0]}}), false),
         (json!({"tag": {"$regex": "testing"}}), true),
         (json!({"tag": {"$regex": "/^testing/"}}), false),
-        (json!({"tag": {"$regex": "/.*(?<!testing-pending)$/"}}), false),
+        (
+            json!({"tag": {"$regex": "/.*(?<!testing-pending)$/"}}),
+            false,
+        ),
         (json!({"n": {"$regex": "5"}}), false), // non-string never matches
         (json!({"name": {"$regex": "/DOCK/i"}}), true),
         // array

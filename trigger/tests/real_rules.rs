@@ -21,8 +21,16 @@ fn fixture_msg(name: &str) -> Value {
 
 fn pipeline(rules: &str, arches: &[&str], critpath: &[&str]) -> Pipeline {
     let rs = RuleSet::load(&fixtures().join("taskotron").join(rules)).unwrap();
-    let ctx = Context::new(&Config::default(), critpath.iter().map(|s| s.to_string()).collect());
-    Pipeline::new(ctx, rs, arches.iter().map(|s| s.to_string()).collect(), None)
+    let ctx = Context::new(
+        &Config::default(),
+        critpath.iter().map(|s| s.to_string()).collect(),
+    );
+    Pipeline::new(
+        ctx,
+        rs,
+        arches.iter().map(|s| s.to_string()).collect(),
+        None,
+    )
 }
 
 /// "task/arch" for each job and "discover repo@branch(fallback)/arches" for each discover.
@@ -37,14 +45,24 @@ fn plan(p: &Pipeline, msg: &Value) -> Vec<String> {
                     "discover {}@{}{}{}/{arches}{}",
                     d.repo,
                     d.branch,
-                    d.fallback_branch.as_ref().map(|f| format!("|{f}")).unwrap_or_default(),
+                    d.fallback_branch
+                        .as_ref()
+                        .map(|f| format!("|{f}"))
+                        .unwrap_or_default(),
                     if d.recursive { " recursive" } else { "" },
-                    if r.match_host_arch { " match_host_arch" } else { "" }
+                    if r.match_host_arch {
+                        " match_host_arch"
+                    } else {
+                        ""
+                    }
                 ));
             }
         }
         for (_, j) in p.jobs(&data, &env.msg_id) {
-            out.push(format!("{} {}/{} {}", j.message_type, j.taskname, j.arch, j.item));
+            out.push(format!(
+                "{} {}/{} {}",
+                j.message_type, j.taskname, j.arch, j.item
+            ));
         }
     }
     out
@@ -87,18 +105,25 @@ fn rules_2016_10() {
     let p = pipeline("trigger_rules.2016-10.yml", &["x86_64"], &[]);
     let ply = "python-ply-3.9-4.module_bd16c34d";
     assert_eq!(
-        plan(&p, &fixture_msg("fedmsg.buildsys.build.state.change.complete.signed.json")),
+        plan(
+            &p,
+            &fixture_msg("fedmsg.buildsys.build.state.change.complete.signed.json")
+        ),
         vec![
-            "discover http://pkgs.fedoraproject.org/git/rpms-checks/python-ply.git@master/x86_64".to_string(),
+            "discover http://pkgs.fedoraproject.org/git/rpms-checks/python-ply.git@master/x86_64"
+                .to_string(),
             format!("KojiBuildPackageCompleted rpmlint/x86_64 {ply}"),
             format!("KojiBuildPackageCompleted rpmgrill/x86_64 {ply}"),
         ]
     );
     // Critical-path packages also get abicheck ($in: ${critpath_pkgs} rendered as a list).
-    let p = pipeline("trigger_rules.2016-10.yml", &["x86_64"], &["bash", "python-ply"]);
-    assert!(plan(&p, &koji_complete("python-ply", "3.9", "4.fc26")).contains(
-        &"KojiBuildPackageCompleted abicheck/x86_64 python-ply-3.9-4.fc26".to_string()
-    ));
+    let p = pipeline(
+        "trigger_rules.2016-10.yml",
+        &["x86_64"],
+        &["bash", "python-ply"],
+    );
+    assert!(plan(&p, &koji_complete("python-ply", "3.9", "4.fc26"))
+        .contains(&"KojiBuildPackageCompleted abicheck/x86_64 python-ply-3.9-4.fc26".to_string()));
     assert_eq!(
         plan(&p, &koji_complete("docker", "1.9.1", "6.git6ec29ef.fc23")),
         vec![
@@ -126,12 +151,20 @@ fn rules_2016_10() {
     );
     // Not a -pending tag, not a completed build: no consumer output at all.
     assert!(plan(&p, &fixture_msg("fedmsg.buildsys.tag.signed.json")).is_empty());
-    assert!(plan(&p, &fixture_msg("fedmsg.buildsys.build.state.change.building.signed.json")).is_empty());
+    assert!(plan(
+        &p,
+        &fixture_msg("fedmsg.buildsys.build.state.change.building.signed.json")
+    )
+    .is_empty());
 }
 
 #[test]
 fn rules_prod_2017_08() {
-    let p = pipeline("trigger_rules.prod-2017-08.yml", &["x86_64"], &["python-ply", "kernel"]);
+    let p = pipeline(
+        "trigger_rules.prod-2017-08.yml",
+        &["x86_64"],
+        &["python-ply", "kernel"],
+    );
     let ply = "python-ply-3.9-4.module_bd16c34d";
     assert_eq!(
         plan(&p, &fixture_msg("fedmsg.buildsys.build.state.change.complete.signed.json")),
@@ -144,7 +177,9 @@ fn rules_prod_2017_08() {
         ]
     );
     // kernel is critpath but blacklisted by $nin.
-    assert!(!plan(&p, &koji_complete("kernel", "4.12", "1.fc26")).iter().any(|l| l.contains("abicheck")));
+    assert!(!plan(&p, &koji_complete("kernel", "4.12", "1.fc26"))
+        .iter()
+        .any(|l| l.contains("abicheck")));
     assert_eq!(
         plan(&p, &tag("f26-updates-pending")),
         vec![
@@ -163,7 +198,10 @@ fn rules_prod_2017_08() {
     );
     let loc = "http://kojipkgs.fedoraproject.org/compose//rawhide/Fedora-24-20151208.n.7/compose";
     assert_eq!(
-        plan(&p, &fixture_msg("fedmsg.pungi.compose.status.change.finished.json")),
+        plan(
+            &p,
+            &fixture_msg("fedmsg.pungi.compose.status.change.finished.json")
+        ),
         vec![
             format!("AtomicCompose upstream-atomic/x86_64 {loc}"),
             format!("AtomicCompose fedora-cloud-tests/x86_64 {loc}"),
@@ -183,7 +221,10 @@ fn rules_prod_2020_02() {
     let p = pipeline("trigger_rules.prod-2020-02.yml", &["x86_64", "armhfp"], &[]);
     let ply = "python-ply-3.9-4.module_bd16c34d";
     assert_eq!(
-        plan(&p, &fixture_msg("fedmsg.buildsys.build.state.change.complete.signed.json")),
+        plan(
+            &p,
+            &fixture_msg("fedmsg.buildsys.build.state.change.complete.signed.json")
+        ),
         vec![
             format!("KojiBuildPackageCompleted rpmlint/x86_64 {ply}"),
             format!("KojiBuildPackageCompleted rpmlint/armhfp {ply}"),
@@ -193,7 +234,11 @@ fn rules_prod_2020_02() {
             format!("KojiBuildPackageCompleted abicheck/armhfp {ply}"),
         ]
     );
-    assert_eq!(plan(&p, &koji_complete("firefox", "72", "1.fc32")).len(), 4, "blacklisted from abicheck");
+    assert_eq!(
+        plan(&p, &koji_complete("firefox", "72", "1.fc32")).len(),
+        4,
+        "blacklisted from abicheck"
+    );
     assert_eq!(
         plan(&p, &tag("f32-updates-testing-pending")),
         vec![
@@ -202,7 +247,10 @@ fn rules_prod_2020_02() {
         ]
     );
     assert_eq!(plan(&p, &tag("f32-updates-pending")).len(), 2);
-    assert!(plan(&p, &tag("f33-updates-pending")).is_empty(), "$not $regex f33");
+    assert!(
+        plan(&p, &tag("f33-updates-pending")).is_empty(),
+        "$not $regex f33"
+    );
     assert!(plan(&p, &tag("epel8-testing-pending")).is_empty());
     assert_eq!(
         plan(&p, &pagure("taskotron/task-foo")),

@@ -8,7 +8,9 @@ use taskotron_trigger::config::SignatureConfig;
 use taskotron_trigger::fedmsg::{SignatureError, Verifier};
 
 fn fx(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/fedmsg").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/fixtures/fedmsg")
+        .join(name)
 }
 
 fn body(name: &str) -> Vec<u8> {
@@ -42,14 +44,19 @@ fn production_2017_messages_verify_signature_only() {
         "fedmsg.buildsys.tag.signed.json",
         "fedmsg.buildsys.rpm.sign.signed.floats.json",
     ] {
-        assert_eq!(v.verify(&body(f)).unwrap(), "koji-koji01.phx2.fedoraproject.org", "{f}");
+        assert_eq!(
+            v.verify(&body(f)).unwrap(),
+            "koji-koji01.phx2.fedoraproject.org",
+            "{f}"
+        );
     }
 }
 
 #[test]
 fn all_25_datagrepper_messages_verify_after_fixing() {
     let v = Verifier::signature_only();
-    let page: serde_json::Value = serde_json::from_slice(&body("datagrepper.raw.response.sample.json")).unwrap();
+    let page: serde_json::Value =
+        serde_json::from_slice(&body("datagrepper.raw.response.sample.json")).unwrap();
     let raw = page["raw_messages"].as_array().unwrap();
     assert_eq!(raw.len(), 25);
     // Same fix as `replay` applies (exercised through the CLI in tests/trigger_cli.rs).
@@ -60,7 +67,9 @@ fn all_25_datagrepper_messages_verify_after_fixing() {
         let o = m.as_object_mut().unwrap();
         o.remove("source_name");
         o.remove("source_version");
-        if o.get("headers").is_some_and(|h| h.as_object().is_some_and(|h| h.is_empty())) {
+        if o.get("headers")
+            .is_some_and(|h| h.as_object().is_some_and(|h| h.is_empty()))
+        {
             o.remove("headers");
         }
         let ts = o["timestamp"].as_f64().unwrap() as i64;
@@ -83,7 +92,10 @@ fn tampered_message_fails() {
     assert_ne!(text, bad);
     assert_eq!(v.verify(bad.as_bytes()), Err(SignatureError::BadSignature));
     let unsigned = body("fedmsg.git.receive.json");
-    assert_eq!(v.verify(&unsigned), Err(SignatureError::Unsigned("signature")));
+    assert_eq!(
+        v.verify(&unsigned),
+        Err(SignatureError::Unsigned("signature"))
+    );
 }
 
 #[test]
@@ -91,20 +103,30 @@ fn test_pki_good_revoked_and_wrong_cn() {
     let good = body("fedmsg.testca.signed.good.json");
     let revoked = body("fedmsg.testca.signed.revoked.json");
     // Without the CRL both chain to the CA.
-    assert_eq!(pki(None, false).verify(&good).unwrap(), "trigger-test.localdomain");
-    assert_eq!(pki(None, false).verify(&revoked).unwrap(), "revoked-test.localdomain");
+    assert_eq!(
+        pki(None, false).verify(&good).unwrap(),
+        "trigger-test.localdomain"
+    );
+    assert_eq!(
+        pki(None, false).verify(&revoked).unwrap(),
+        "revoked-test.localdomain"
+    );
     // With the CRL the revoked one is refused.
     assert!(pki(None, true).verify(&good).is_ok());
     assert_eq!(
         pki(None, true).verify(&revoked),
-        Err(SignatureError::Revoked { cn: "revoked-test.localdomain".into() })
+        Err(SignatureError::Revoked {
+            cn: "revoked-test.localdomain".into()
+        })
     );
     // routing_policy naming another CN refuses; naming this one accepts.
     assert!(matches!(
         pki(Some("koji-koji01.phx2.fedoraproject.org"), true).verify(&good),
         Err(SignatureError::NotAuthorized { .. })
     ));
-    assert!(pki(Some("trigger-test.localdomain"), true).verify(&good).is_ok());
+    assert!(pki(Some("trigger-test.localdomain"), true)
+        .verify(&good)
+        .is_ok());
     // A production message does not chain to the test CA.
     assert!(matches!(
         pki(None, true).verify(&body("fedmsg.buildsys.tag.signed.json")),

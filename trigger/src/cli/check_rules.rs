@@ -41,8 +41,10 @@ pub struct Args {
 pub async fn run(a: Args) -> anyhow::Result<()> {
     let rules = RuleSet::load(&a.rules)?;
     let critpath = match &a.critpath {
-        Some(p) => parse_critpath(&std::fs::read_to_string(p).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?)
-            .map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?,
+        Some(p) => parse_critpath(
+            &std::fs::read_to_string(p).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?,
+        )
+        .map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?,
         None => vec![],
     };
     let cfg = Config {
@@ -63,14 +65,24 @@ pub async fn run(a: Args) -> anyhow::Result<()> {
         };
         Some(Discoverer::new(&dir, Duration::ZERO))
     };
-    let pipeline = Pipeline::new(Context::new(&cfg, critpath), rules, a.valid_arches.clone(), discoverer);
+    let pipeline = Pipeline::new(
+        Context::new(&cfg, critpath),
+        rules,
+        a.valid_arches.clone(),
+        discoverer,
+    );
     let mut out = String::new();
     for body in super::replay::read_messages(&a.message)? {
-        let env = Envelope::from_body(&body).map_err(|e| anyhow::anyhow!("{}: {e}", a.message.display()))?;
+        let env = Envelope::from_body(&body)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", a.message.display()))?;
         let datas = match pipeline.message_data(&env)? {
             Some(d) => d,
             None => {
-                eprintln!("{}: no consumer for topic {}", a.message.display(), env.topic);
+                eprintln!(
+                    "{}: no consumer for topic {}",
+                    a.message.display(),
+                    env.topic
+                );
                 continue;
             }
         };

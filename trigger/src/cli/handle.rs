@@ -43,7 +43,10 @@ impl State {
         let db = cfg.state_dir.join("trigger.sqlite");
         let outbox = Outbox::open(&db, cfg.dedupe_capacity)
             .map_err(|e| anyhow::anyhow!("{}: {e}", db.display()))?;
-        let discoverer = Discoverer::new(&cfg.git_cache_dir, std::time::Duration::from_secs(cfg.discover_refresh_secs));
+        let discoverer = Discoverer::new(
+            &cfg.git_cache_dir,
+            std::time::Duration::from_secs(cfg.discover_refresh_secs),
+        );
         let ctx = Context::new(&cfg, critpath);
         let pipeline = Pipeline::new(ctx, rules, cfg.valid_arches.clone(), Some(discoverer));
         Ok(State {
@@ -59,7 +62,10 @@ impl State {
     /// Starts the submitter and the fuse tasks.
     pub fn spawn_workers(self: &Arc<Self>) -> anyhow::Result<()> {
         let client = ChangeHookClient::new(&self.cfg.master)?;
-        tracing::info!(url = client.url(), "submitting jobs to the master's change hook");
+        tracing::info!(
+            url = client.url(),
+            "submitting jobs to the master's change hook"
+        );
         let backoff = Backoff {
             initial: std::time::Duration::from_millis(self.cfg.master.retry_initial_ms),
             max: std::time::Duration::from_millis(self.cfg.master.retry_max_ms),
@@ -114,11 +120,19 @@ impl State {
         };
         let mut jobs = vec![];
         for data in datas {
-            let is_tag = data.get("message_type").and_then(|v| v.as_str()) == Some("KojiTagChanged");
+            let is_tag =
+                data.get("message_type").and_then(|v| v.as_str()) == Some("KojiTagChanged");
             if is_tag && self.cfg.fuse_delay > 0.0 {
-                let tag = data.get("tag").and_then(|v| v.as_str()).unwrap_or_default().to_string();
+                let tag = data
+                    .get("tag")
+                    .and_then(|v| v.as_str())
+                    .unwrap_or_default()
+                    .to_string();
                 let text = serde_json::Value::Object(data).to_string();
-                if self.outbox.light_fuse(&tag, self.cfg.fuse_delay, &text, &msg_id)? {
+                if self
+                    .outbox
+                    .light_fuse(&tag, self.cfg.fuse_delay, &text, &msg_id)?
+                {
                     tracing::info!(msg_id = %msg_id, tag = %tag, delay = self.cfg.fuse_delay, "fuse lit");
                     self.wake_fuses.notify_one();
                 } else {

@@ -56,7 +56,10 @@ fn init_logging(level: &str) {
 pub fn main() -> i32 {
     let cli = Cli::parse();
     init_logging(&cli.log_level);
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("taskotron-trigger: cannot start the async runtime: {e}");

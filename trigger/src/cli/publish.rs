@@ -34,28 +34,40 @@ pub async fn run(a: Args) -> anyhow::Result<()> {
     let mut counter = 0u64;
     for f in &a.files {
         for body in super::replay::read_messages(f)? {
-            let v = json_canon::parse(&body).map_err(|e| anyhow::anyhow!("{}: {e}", f.display()))?;
+            let v =
+                json_canon::parse(&body).map_err(|e| anyhow::anyhow!("{}: {e}", f.display()))?;
             let is_envelope = v.get("topic").is_some() && v.get("msg").is_some();
             if is_envelope {
                 let topic = match v.get("topic") {
                     Some(Value::Str(s)) => s.to_string_lossless().unwrap_or_default(),
-                    _ => anyhow::bail!("{}: envelope field \"topic\" must be a string", f.display()),
+                    _ => {
+                        anyhow::bail!("{}: envelope field \"topic\" must be a string", f.display())
+                    }
                 };
                 if let Some(t) = &a.topic {
-                    anyhow::ensure!(t == &topic, "{}: --topic {t} differs from the envelope's topic {topic}", f.display());
+                    anyhow::ensure!(
+                        t == &topic,
+                        "{}: --topic {t} differs from the envelope's topic {topic}",
+                        f.display()
+                    );
                 }
                 messages.push((topic, body));
             } else {
-                let topic = a
-                    .topic
-                    .clone()
-                    .ok_or_else(|| anyhow::anyhow!("{}: not an envelope; pass --topic to wrap it", f.display()))?;
+                let topic = a.topic.clone().ok_or_else(|| {
+                    anyhow::anyhow!("{}: not an envelope; pass --topic to wrap it", f.display())
+                })?;
                 counter += 1;
                 messages.push((topic.clone(), wrap(&topic, v, counter).into_bytes()));
             }
         }
     }
-    crate::bus::publish(&a.endpoint, a.bind, Duration::from_millis(a.settle_ms), &messages).await?;
+    crate::bus::publish(
+        &a.endpoint,
+        a.bind,
+        Duration::from_millis(a.settle_ms),
+        &messages,
+    )
+    .await?;
     eprintln!("published {} message(s) on {}", messages.len(), a.endpoint);
     Ok(())
 }

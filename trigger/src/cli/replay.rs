@@ -32,7 +32,8 @@ pub struct Args {
 pub fn read_messages(path: &Path) -> anyhow::Result<Vec<Vec<u8>>> {
     let text = std::fs::read(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     if let Ok(json_canon::Value::Object(_)) = json_canon::parse(&text) {
-        let whole = json_canon::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        let whole =
+            json_canon::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
         if let Some(json_canon::Value::Array(raw)) = whole.get("raw_messages") {
             let mut msgs: Vec<(f64, Vec<u8>)> = raw
                 .iter()
@@ -56,15 +57,22 @@ pub fn read_messages(path: &Path) -> anyhow::Result<Vec<Vec<u8>>> {
         if line.is_empty() {
             continue;
         }
-        json_canon::parse(line).map_err(|e| anyhow::anyhow!("{}:{}: {e}", path.display(), i + 1))?;
+        json_canon::parse(line)
+            .map_err(|e| anyhow::anyhow!("{}:{}: {e}", path.display(), i + 1))?;
         out.push(line.to_vec());
     }
     Ok(out)
 }
 
 fn trim(b: &[u8]) -> &[u8] {
-    let s = b.iter().position(|c| !c.is_ascii_whitespace()).unwrap_or(b.len());
-    let e = b.iter().rposition(|c| !c.is_ascii_whitespace()).map_or(s, |e| e + 1);
+    let s = b
+        .iter()
+        .position(|c| !c.is_ascii_whitespace())
+        .unwrap_or(b.len());
+    let e = b
+        .iter()
+        .rposition(|c| !c.is_ascii_whitespace())
+        .map_or(s, |e| e + 1);
     &b[s..e]
 }
 
@@ -99,11 +107,17 @@ pub async fn run(a: Args) -> anyhow::Result<()> {
                     state.handle(env, &body).await?;
                     count += 1;
                 }
-                Err(e) => tracing::warn!(file = %f.display(), error = %e, "skipping malformed message"),
+                Err(e) => {
+                    tracing::warn!(file = %f.display(), error = %e, "skipping malformed message")
+                }
             }
         }
     }
-    tracing::info!(messages = count, pending = state.outbox.pending()?, "replay recorded");
+    tracing::info!(
+        messages = count,
+        pending = state.outbox.pending()?,
+        "replay recorded"
+    );
     if a.no_wait {
         return Ok(());
     }

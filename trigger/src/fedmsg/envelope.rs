@@ -85,7 +85,10 @@ impl Envelope {
                 })
             }
         };
-        let msg = obj.get("msg").cloned().ok_or(EnvelopeError::Missing("msg"))?;
+        let msg = obj
+            .get("msg")
+            .cloned()
+            .ok_or(EnvelopeError::Missing("msg"))?;
         let msg_id = match obj.get("msg_id") {
             None | Some(serde_json::Value::Null) => String::new(),
             Some(serde_json::Value::String(s)) => s.clone(),
@@ -141,11 +144,17 @@ mod tests {
             (br#"{"topic":"t"}"#, EnvelopeError::Missing("msg")),
             (
                 br#"{"topic":5,"msg":{}}"#,
-                EnvelopeError::WrongType { field: "topic", expected: "a non-empty string" },
+                EnvelopeError::WrongType {
+                    field: "topic",
+                    expected: "a non-empty string",
+                },
             ),
             (
                 br#"{"topic":"t","msg":{},"msg_id":3}"#,
-                EnvelopeError::WrongType { field: "msg_id", expected: "a string" },
+                EnvelopeError::WrongType {
+                    field: "msg_id",
+                    expected: "a string",
+                },
             ),
         ];
         for (body, want) in cases {

@@ -177,7 +177,9 @@ impl Verifier {
             Some(allowed) if !allowed.contains(&cn) => {
                 return Err(SignatureError::NotAuthorized { cn, topic })
             }
-            None if self.routing_nitpicky => return Err(SignatureError::NotAuthorized { cn, topic }),
+            None if self.routing_nitpicky => {
+                return Err(SignatureError::NotAuthorized { cn, topic })
+            }
             _ => {}
         }
         Ok(cn)
@@ -200,7 +202,9 @@ fn take_str(v: &mut json_canon::Value, key: &'static str) -> Result<String, Sign
         Some(json_canon::Value::Str(s)) => s
             .to_string_lossless()
             .ok_or_else(|| SignatureError::Malformed(format!("field {key:?} is not text"))),
-        Some(_) => Err(SignatureError::Malformed(format!("field {key:?} must be a string"))),
+        Some(_) => Err(SignatureError::Malformed(format!(
+            "field {key:?} must be a string"
+        ))),
         None => Err(SignatureError::Unsigned(key)),
     }
 }
@@ -228,7 +232,12 @@ fn common_name(cert: &X509Certificate<'_>) -> String {
 }
 
 /// Checks an RSA PKCS#1 v1.5 signature made by `key` over `tbs` (a certificate or CRL body).
-fn check_signed_by(tbs: &[u8], alg_oid: &str, sig: &[u8], key: &RsaPublicKey) -> Result<(), String> {
+fn check_signed_by(
+    tbs: &[u8],
+    alg_oid: &str,
+    sig: &[u8],
+    key: &RsaPublicKey,
+) -> Result<(), String> {
     let (scheme, digest) = match alg_oid {
         "1.2.840.113549.1.1.5" => (Pkcs1v15Sign::new::<Sha1>(), Sha1::digest(tbs).to_vec()),
         "1.2.840.113549.1.1.11" => (

@@ -28,16 +28,25 @@ impl Consumer for BodhiUpdate {
     }
 
     fn consume(&self, env: &Envelope, ctx: &Context) -> Result<Vec<MessageData>, ConsumeError> {
-        let f = Fields { consumer: NAME, msg: &env.msg };
+        let f = Fields {
+            consumer: NAME,
+            msg: &env.msg,
+        };
         f.require_object()?;
-        if env.topic.starts_with(&format!("{}.bodhi.update.status.testing", ctx.fedora_prefix)) {
+        if env.topic.starts_with(&format!(
+            "{}.bodhi.update.status.testing",
+            ctx.fedora_prefix
+        )) {
             return ready_for_testing(env, &f);
         }
-        let update = f.get("update").filter(|u| u.is_object()).ok_or(ConsumeError {
-            consumer: NAME,
-            field: "msg.update".into(),
-            expected: "an object",
-        })?;
+        let update = f
+            .get("update")
+            .filter(|u| u.is_object())
+            .ok_or(ConsumeError {
+                consumer: NAME,
+                field: "msg.update".into(),
+                expected: "an object",
+            })?;
         // Bodhi >= 2 has an alias (FEDORA-YYYY-xxxx); Bodhi 1 only a title.
         let id = match f.opt_str("update.alias")? {
             Some(a) => a,
@@ -55,7 +64,12 @@ impl Consumer for BodhiUpdate {
         let dist_tag = f
             .opt_str("update.release.dist_tag")?
             .map(str::to_string)
-            .or_else(|| f.opt_str("update.release.branch").ok().flatten().map(str::to_string));
+            .or_else(|| {
+                f.opt_str("update.release.branch")
+                    .ok()
+                    .flatten()
+                    .map(str::to_string)
+            });
         let mut d = base(env, NAME, id.to_string(), "bodhi_update");
         d.insert("name".into(), id.into());
         d.insert("builds".into(), builds.into());
@@ -89,7 +103,11 @@ impl Consumer for BodhiUpdate {
 
 fn ready_for_testing(env: &Envelope, f: &Fields<'_>) -> Result<Vec<MessageData>, ConsumeError> {
     let artifact_id = f.str("artifact.id")?;
-    let update = f.str("artifact.repository")?.rsplit('/').next().unwrap_or(artifact_id);
+    let update = f
+        .str("artifact.repository")?
+        .rsplit('/')
+        .next()
+        .unwrap_or(artifact_id);
     let builds = nvrs(f.get("artifact.builds"), "nvr").ok_or(ConsumeError {
         consumer: NAME,
         field: "msg.artifact.builds".into(),

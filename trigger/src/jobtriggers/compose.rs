@@ -22,7 +22,10 @@ impl Consumer for PungiCompose {
     }
 
     fn consume(&self, env: &Envelope, _ctx: &Context) -> Result<Vec<MessageData>, ConsumeError> {
-        let f = Fields { consumer: NAME, msg: &env.msg };
+        let f = Fields {
+            consumer: NAME,
+            msg: &env.msg,
+        };
         f.require_object()?;
         let status = f.str("status")?;
         if status != "FINISHED" {

@@ -17,7 +17,10 @@ impl Consumer for DistGitCommit {
     }
 
     fn consume(&self, env: &Envelope, _ctx: &Context) -> Result<Vec<MessageData>, ConsumeError> {
-        let f = Fields { consumer: NAME, msg: &env.msg };
+        let f = Fields {
+            consumer: NAME,
+            msg: &env.msg,
+        };
         f.require_object()?;
         let repo = f.str("commit.repo")?;
         let rev = f.str("commit.rev")?;

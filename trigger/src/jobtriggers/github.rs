@@ -18,7 +18,10 @@ impl Consumer for GitHubPullRequestOpened {
     }
 
     fn consume(&self, env: &Envelope, _ctx: &Context) -> Result<Vec<MessageData>, ConsumeError> {
-        let f = Fields { consumer: NAME, msg: &env.msg };
+        let f = Fields {
+            consumer: NAME,
+            msg: &env.msg,
+        };
         f.require_object()?;
         if f.opt_str("action")? != Some("opened") {
             return Ok(vec![]);

@@ -20,7 +20,10 @@ impl Consumer for KojiBuildCompleted {
     }
 
     fn consume(&self, env: &Envelope, ctx: &Context) -> Result<Vec<MessageData>, ConsumeError> {
-        let f = Fields { consumer: NAME, msg: &env.msg };
+        let f = Fields {
+            consumer: NAME,
+            msg: &env.msg,
+        };
         f.require_object()?;
         if f.int("new")? != Some(COMPLETE) {
             return Ok(vec![]);
@@ -80,7 +83,11 @@ pub fn distgit_branch(release: &str) -> String {
         if let Some(n) = part.strip_prefix("el") {
             let digits: String = n.chars().take_while(|c| c.is_ascii_digit()).collect();
             if let Ok(v) = digits.parse::<u32>() {
-                return if v <= 6 { format!("el{v}") } else { format!("epel{v}") };
+                return if v <= 6 {
+                    format!("el{v}")
+                } else {
+                    format!("epel{v}")
+                };
             }
         }
     }

@@ -22,7 +22,10 @@ impl Consumer for KojiTagChanged {
         if env.topic != format!("{}.buildsys.tag", ctx.fedora_prefix) {
             return Ok(vec![]);
         }
-        let f = Fields { consumer: NAME, msg: &env.msg };
+        let f = Fields {
+            consumer: NAME,
+            msg: &env.msg,
+        };
         f.require_object()?;
         let tag = f.str("tag")?;
         if !tag.ends_with("-pending") {

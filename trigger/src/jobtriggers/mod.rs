@@ -85,7 +85,10 @@ pub fn dispatch(
     let mut handled = false;
     let mut out = vec![];
     for c in consumers {
-        if c.topics(ctx).iter().any(|t| env.topic.starts_with(t.as_str())) {
+        if c.topics(ctx)
+            .iter()
+            .any(|t| env.topic.starts_with(t.as_str()))
+        {
             handled = true;
             out.extend(c.consume(env, ctx)?);
         }
@@ -94,7 +97,12 @@ pub fn dispatch(
 }
 
 /// Starts a message-data dict with the keys every consumer sets.
-pub(crate) fn base(env: &Envelope, message_type: &str, item: String, item_type: &str) -> MessageData {
+pub(crate) fn base(
+    env: &Envelope,
+    message_type: &str,
+    item: String,
+    item_type: &str,
+) -> MessageData {
     let mut d = Map::new();
     d.insert("_msg".into(), env.msg.clone());
     d.insert("message_type".into(), message_type.into());
@@ -139,7 +147,10 @@ impl<'a> Fields<'a> {
     pub fn int(&self, path: &str) -> Result<Option<i64>, ConsumeError> {
         match self.get(path) {
             None | Some(Value::Null) => Ok(None),
-            Some(v) => v.as_i64().map(Some).ok_or_else(|| self.err(path, "an integer")),
+            Some(v) => v
+                .as_i64()
+                .map(Some)
+                .ok_or_else(|| self.err(path, "an integer")),
         }
     }
 

@@ -20,7 +20,10 @@ impl Consumer for ModuleBuildComplete {
     }
 
     fn consume(&self, env: &Envelope, _ctx: &Context) -> Result<Vec<MessageData>, ConsumeError> {
-        let f = Fields { consumer: NAME, msg: &env.msg };
+        let f = Fields {
+            consumer: NAME,
+            msg: &env.msg,
+        };
         f.require_object()?;
         let ready = match f.opt_str("state_name")? {
             Some(name) => name == "ready",
@@ -32,7 +35,12 @@ impl Consumer for ModuleBuildComplete {
         let name = f.str("name")?;
         let stream = f.text("stream")?;
         let version = f.text("version")?;
-        let mut d = base(env, NAME, format!("{name}-{stream}-{version}"), "module_build");
+        let mut d = base(
+            env,
+            NAME,
+            format!("{name}-{stream}-{version}"),
+            "module_build",
+        );
         d.insert("name".into(), name.into());
         d.insert("stream".into(), stream.as_str().into());
         d.insert("version".into(), version.as_str().into());

@@ -17,7 +17,10 @@ impl Consumer for PagureGitReceive {
     }
 
     fn consume(&self, env: &Envelope, ctx: &Context) -> Result<Vec<MessageData>, ConsumeError> {
-        let f = Fields { consumer: NAME, msg: &env.msg };
+        let f = Fields {
+            consumer: NAME,
+            msg: &env.msg,
+        };
         f.require_object()?;
         let repo = f.str("repo.fullname")?;
         let branch = f.str("branch")?;
@@ -25,7 +28,10 @@ impl Consumer for PagureGitReceive {
         let item = format!("{}/{repo}#{branch}#{commit}", ctx.pagure_url);
         let mut d = base(env, NAME, item, "git_commit");
         d.insert("repo".into(), repo.into());
-        d.insert("name".into(), f.opt_str("repo.name")?.unwrap_or(repo).into());
+        d.insert(
+            "name".into(),
+            f.opt_str("repo.name")?.unwrap_or(repo).into(),
+        );
         d.insert("branch".into(), branch.into());
         d.insert("commit".into(), commit.into());
         if let Some(ns) = f.opt_str("repo.namespace")? {

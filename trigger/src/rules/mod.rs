@@ -55,10 +55,13 @@ pub struct RuleSet {
     /// Rules compiled from the template with no substitution (used when the message data has
     /// none of the placeholders, and to validate the file).
     neutral: Arc<Vec<Rule>>,
-    cache: Mutex<HashMap<Vec<Option<String>>, Arc<Vec<Rule>>>>,
+    cache: Mutex<HashMap<CacheKey, Arc<Vec<Rule>>>>,
 }
 
 const CACHE_LIMIT: usize = 4096;
+
+/// The rendered values of the template's placeholders (None: not in the message data).
+type CacheKey = Vec<Option<String>>;
 
 impl RuleSet {
     pub fn load(path: &Path) -> Result<RuleSet, RulesError> {
@@ -179,7 +182,11 @@ fn compile(text: &str, origin: &str) -> Result<Vec<Rule>, RulesError> {
     let list = match yaml_to_json(yaml) {
         Value::Array(a) => a,
         Value::Null => vec![],
-        _ => return Err(RulesError::NotAList { origin: origin.to_string() }),
+        _ => {
+            return Err(RulesError::NotAList {
+                origin: origin.to_string(),
+            })
+        }
     };
     list.iter()
         .enumerate()
@@ -194,7 +201,9 @@ fn compile(text: &str, origin: &str) -> Result<Vec<Rule>, RulesError> {
 }
 
 fn compile_rule(index: usize, r: &Value) -> Result<Rule, String> {
-    let m = r.as_object().ok_or("expected a mapping with `when` and `do`")?;
+    let m = r
+        .as_object()
+        .ok_or("expected a mapping with `when` and `do`")?;
     for k in m.keys() {
         if k != "when" && k != "do" {
             return Err(format!("unknown key {k:?} (expected `when` and `do`)"));
@@ -211,5 +220,9 @@ fn compile_rule(index: usize, r: &Value) -> Result<Rule, String> {
         .enumerate()
         .map(|(i, x)| Reaction::parse(x).map_err(|e| format!("do[{i}]: {e}")))
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(Rule { index, when, reactions })
+    Ok(Rule {
+        index,
+        when,
+        reactions,
+    })
 }

@@ -104,9 +104,9 @@ impl Query {
                 Some(k) if k.starts_with('$') => Key::Op(compile_op(k, v, &here)?),
                 Some(k) => Key::Path(k.split('.').map(str::to_string).collect()),
             };
-            let exists = v.as_object().and_then(|m| {
-                m.get("$exists").map(|want| (want.clone(), m.len() == 1))
-            });
+            let exists = v
+                .as_object()
+                .and_then(|m| m.get("$exists").map(|want| (want.clone(), m.len() == 1)));
             let cond = match &key {
                 Key::Op(_) => Cond::Literal(Value::Null), // operator holds its operand
                 _ => compile_cond(v, &here)?,
@@ -122,7 +122,10 @@ impl Query {
             path: path.to_string(),
             reason: "expected a mapping".into(),
         })?;
-        let pairs: Vec<_> = m.iter().map(|(k, v)| (Some(k.clone()), v.clone())).collect();
+        let pairs: Vec<_> = m
+            .iter()
+            .map(|(k, v)| (Some(k.clone()), v.clone()))
+            .collect();
         Query::compile(&pairs, path)
     }
 
@@ -175,7 +178,10 @@ fn compile_op(op: &str, v: &Value, path: &str) -> Result<Op, QueryError> {
         "$all" => Op::All(compile_list(v, path, op)?),
         "$not" => Op::Not(Box::new(compile_cond(v, path)?)),
         "$elemMatch" => Op::ElemMatch(Query::compile_value(v, path)?),
-        "$size" => Op::Size(v.as_i64().ok_or_else(|| err("$size expects an integer".into()))?),
+        "$size" => Op::Size(
+            v.as_i64()
+                .ok_or_else(|| err("$size expects an integer".into()))?,
+        ),
         "$type" => Op::Type(type_spec(v).ok_or_else(|| err(format!("$type: unknown type {v}")))?),
         "$mod" => match v.as_array().map(Vec::as_slice) {
             Some([d, r, ..]) if d.is_number() && r.is_number() => Op::Mod(d.clone(), r.clone()),
@@ -279,7 +285,9 @@ fn contains_key(entry: &E<'_>, key: &str) -> bool {
         E::V(Value::Object(m)) => m.contains_key(key),
         E::V(Value::Array(a)) => a.iter().any(|x| x.as_str() == Some(key)),
         E::V(Value::String(s)) => s.contains(key),
-        E::List(l) => l.iter().any(|x| matches!(x, E::V(Value::String(s)) if s == key)),
+        E::List(l) => l
+            .iter()
+            .any(|x| matches!(x, E::V(Value::String(s)) if s == key)),
         _ => false,
     }
 }
@@ -372,7 +380,9 @@ fn value_eq(a: &Value, b: &Value) -> bool {
             x.len() == y.len() && x.iter().zip(y).all(|(p, q)| value_eq(p, q))
         }
         (Value::Object(x), Value::Object(y)) => {
-            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| value_eq(v, w)))
+            x.len() == y.len()
+                && x.iter()
+                    .all(|(k, v)| y.get(k).is_some_and(|w| value_eq(v, w)))
         }
         _ => match (exact_int(a), exact_int(b)) {
             (Some(x), Some(y)) => x == y,
@@ -498,7 +508,8 @@ impl Op {
 }
 
 fn type_matches(t: TypeSpec, e: &E<'_>) -> bool {
-    let int = |v: &Value| matches!(v, Value::Bool(_)) || matches!(v, Value::Number(n) if !n.is_f64());
+    let int =
+        |v: &Value| matches!(v, Value::Bool(_)) || matches!(v, Value::Number(n) if !n.is_f64());
     let float = |v: &Value| matches!(v, Value::Number(n) if n.is_f64());
     match (t, e) {
         (TypeSpec::Sequence, E::List(_)) => true,

@@ -64,7 +64,9 @@ impl Reaction {
                 What::Tasks(tasks)
             }
             (None, Some(d)) => What::Discover(DiscoverSpec::parse(d)?),
-            (Some(_), Some(_)) => return Err("has both `tasks` and `discover`; use two reactions".into()),
+            (Some(_), Some(_)) => {
+                return Err("has both `tasks` and `discover`; use two reactions".into())
+            }
             (None, None) => return Err("expected `tasks` or `discover`".into()),
         };
         let arches = match m.get("arches") {
@@ -80,7 +82,9 @@ impl Reaction {
         let match_host_arch = match m.get("match_host_arch") {
             None | Some(Value::Null) => false,
             Some(Value::Bool(b)) => *b,
-            Some(other) => return Err(format!("match_host_arch: expected true/false, got {other}")),
+            Some(other) => {
+                return Err(format!("match_host_arch: expected true/false, got {other}"))
+            }
         };
         Ok(Reaction {
             what,
@@ -92,9 +96,12 @@ impl Reaction {
 
 impl DiscoverSpec {
     fn parse(v: &Value) -> Result<DiscoverSpec, String> {
-        let m = v.as_object().ok_or("discover: expected a mapping with `repo`")?;
+        let m = v
+            .as_object()
+            .ok_or("discover: expected a mapping with `repo`")?;
         for k in m.keys() {
-            if !["repo", "branch", "fallback_branch", "base_dir", "recursive"].contains(&k.as_str()) {
+            if !["repo", "branch", "fallback_branch", "base_dir", "recursive"].contains(&k.as_str())
+            {
                 return Err(format!("discover: unknown key {k:?}"));
             }
         }
@@ -109,7 +116,11 @@ impl DiscoverSpec {
         let recursive = match m.get("recursive") {
             None | Some(Value::Null) => false,
             Some(Value::Bool(b)) => *b,
-            Some(other) => return Err(format!("discover.recursive: expected true/false, got {other}")),
+            Some(other) => {
+                return Err(format!(
+                    "discover.recursive: expected true/false, got {other}"
+                ))
+            }
         };
         Ok(DiscoverSpec {
             repo,

@@ -129,10 +129,19 @@ mod tests {
     #[test]
     fn python_semantics() {
         // Real rules (after templating turned $$ into $).
-        assert!(m("/^f[0-9]{2}-updates(-testing)?-pending$/", "f32-updates-testing-pending"));
-        assert!(!m("/^f[0-9]{2}-updates(-testing)?-pending$/", "f32-updates-candidate"));
+        assert!(m(
+            "/^f[0-9]{2}-updates(-testing)?-pending$/",
+            "f32-updates-testing-pending"
+        ));
+        assert!(!m(
+            "/^f[0-9]{2}-updates(-testing)?-pending$/",
+            "f32-updates-candidate"
+        ));
         assert!(m("/.*(?<!testing-pending)$/", "f26-updates-pending"));
-        assert!(!m("/.*(?<!testing-pending)$/", "f26-updates-testing-pending"));
+        assert!(!m(
+            "/.*(?<!testing-pending)$/",
+            "f26-updates-testing-pending"
+        ));
         assert!(m(r"/^container-images\/.+/", "container-images/foo"));
         assert!(m(r"/taskotron\/.+/", "taskotron/task-foo"));
         // Unanchored search, flags, Python-only syntax.

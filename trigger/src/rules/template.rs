@@ -39,14 +39,27 @@ fn pieces(tpl: &str) -> Vec<Piece<'_>> {
             while j < b.len() && is_id(b[j]) {
                 j += 1;
             }
-            Some((Piece::Name { name: &tpl[i + 1..j], raw: &tpl[i..j] }, j))
+            Some((
+                Piece::Name {
+                    name: &tpl[i + 1..j],
+                    raw: &tpl[i..j],
+                },
+                j,
+            ))
         } else if b.get(i + 1) == Some(&b'{') && b.get(i + 2).copied().is_some_and(is_id_start) {
             let mut j = i + 3;
             while j < b.len() && is_id(b[j]) {
                 j += 1;
             }
-            (b.get(j) == Some(&b'}'))
-                .then(|| (Piece::Name { name: &tpl[i + 2..j], raw: &tpl[i..=j] }, j + 1))
+            (b.get(j) == Some(&b'}')).then(|| {
+                (
+                    Piece::Name {
+                        name: &tpl[i + 2..j],
+                        raw: &tpl[i..=j],
+                    },
+                    j + 1,
+                )
+            })
         } else {
             None
         };
@@ -132,7 +145,11 @@ pub fn py_repr(v: &Value) -> String {
 }
 
 fn py_repr_str(s: &str) -> String {
-    let quote = if s.contains('\'') && !s.contains('"') { '"' } else { '\'' };
+    let quote = if s.contains('\'') && !s.contains('"') {
+        '"'
+    } else {
+        '\''
+    };
     let mut out = String::with_capacity(s.len() + 2);
     out.push(quote);
     for c in s.chars() {
@@ -169,15 +186,27 @@ mod tests {
         let d = json!({"name": "docker", "critpath_pkgs": ["bash", "glibc"], "n": 3});
         assert_eq!(sub("repo/${name}.git", d.clone()), "repo/docker.git");
         assert_eq!(sub("$name-x $n", d.clone()), "docker-x 3");
-        assert_eq!(sub("$in: ${critpath_pkgs}", d.clone()), "$in: ['bash', 'glibc']");
-        assert_eq!(sub("'/^f[0-9]{2}-pending$$/'", d.clone()), "'/^f[0-9]{2}-pending$/'");
-        assert_eq!(sub("${unknown} $unknown $ ${ 1 $1", d.clone()), "${unknown} $unknown $ ${ 1 $1");
+        assert_eq!(
+            sub("$in: ${critpath_pkgs}", d.clone()),
+            "$in: ['bash', 'glibc']"
+        );
+        assert_eq!(
+            sub("'/^f[0-9]{2}-pending$$/'", d.clone()),
+            "'/^f[0-9]{2}-pending$/'"
+        );
+        assert_eq!(
+            sub("${unknown} $unknown $ ${ 1 $1", d.clone()),
+            "${unknown} $unknown $ ${ 1 $1"
+        );
         assert_eq!(sub("$$name", d), "$name");
     }
 
     #[test]
     fn python_repr_of_values() {
-        assert_eq!(py_repr(&json!([1, 1.5, null, true, "it's"])), "[1, 1.5, None, True, \"it's\"]");
+        assert_eq!(
+            py_repr(&json!([1, 1.5, null, true, "it's"])),
+            "[1, 1.5, None, True, \"it's\"]"
+        );
         assert_eq!(py_repr(&json!({"a": "b\n"})), "{'a': 'b\\n'}");
         assert_eq!(placeholders("${a} $b $$c ${a}"), vec!["a", "b"]);
     }

@@ -13,7 +13,10 @@ use super::Job;
 pub enum Outcome {
     Accepted(String),
     /// A permanent refusal: keep the job as a dead letter.
-    Rejected { status: u16, body: String },
+    Rejected {
+        status: u16,
+        body: String,
+    },
     /// Unreachable, 5xx, 408 or 429: try again later.
     Retry(String),
 }
@@ -50,7 +53,10 @@ impl ChangeHookClient {
 
     pub async fn submit(&self, job: &Job) -> Outcome {
         let properties = job.properties().to_string();
-        let comments = format!("Taskotron job: {} on {} ({}, {})", job.taskname, job.item, job.item_type, job.arch);
+        let comments = format!(
+            "Taskotron job: {} on {} ({}, {})",
+            job.taskname, job.item, job.item_type, job.arch
+        );
         let form = [
             ("project", self.project.as_str()),
             ("category", job.arch.as_str()),

@@ -92,13 +92,17 @@ impl Outbox {
         let tx = conn.transaction()?;
         let t = now();
         for job in jobs {
-            let text = serde_json::to_string(job).map_err(|e| rusqlite::Error::ToSqlConversionFailure(e.into()))?;
+            let text = serde_json::to_string(job)
+                .map_err(|e| rusqlite::Error::ToSqlConversionFailure(e.into()))?;
             tx.execute(
                 "INSERT OR IGNORE INTO jobs (uuid, job, created_at) VALUES (?1, ?2, ?3)",
                 params![job.uuid, text, t],
             )?;
         }
-        tx.execute("INSERT OR IGNORE INTO seen (msg_id, seen_at) VALUES (?1, ?2)", params![msg_id, t])?;
+        tx.execute(
+            "INSERT OR IGNORE INTO seen (msg_id, seen_at) VALUES (?1, ?2)",
+            params![msg_id, t],
+        )?;
         tx.execute(
             "DELETE FROM seen WHERE rowid <= (SELECT MAX(rowid) FROM seen) - ?1",
             [self.capacity as i64],
@@ -110,7 +114,9 @@ impl Outbox {
     pub fn next_batch(&self, limit: usize) -> Result<Vec<(i64, Job)>> {
         let conn = self.conn();
         let mut stmt = conn.prepare_cached("SELECT id, job FROM jobs ORDER BY id LIMIT ?1")?;
-        let rows = stmt.query_map([limit as i64], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?;
+        let rows = stmt.query_map([limit as i64], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+        })?;
         let mut out = vec![];
         for row in rows {
             let (id, text) = row?;
@@ -123,7 +129,9 @@ impl Outbox {
     }
 
     pub fn accepted(&self, id: i64) -> Result<()> {
-        self.conn().execute("DELETE FROM jobs WHERE id = ?1", [id]).map(|_| ())
+        self.conn()
+            .execute("DELETE FROM jobs WHERE id = ?1", [id])
+            .map(|_| ())
     }
 
     pub fn retry(&self, id: i64, error: &str) -> Result<()> {
@@ -149,13 +157,21 @@ impl Outbox {
     }
 
     pub fn pending(&self) -> Result<i64> {
-        self.conn().query_row("SELECT COUNT(*) FROM jobs", [], |r| r.get(0))
+        self.conn()
+            .query_row("SELECT COUNT(*) FROM jobs", [], |r| r.get(0))
     }
 
     pub fn dead_letters(&self) -> Result<Vec<(Job, u16, String)>> {
         let conn = self.conn();
-        let mut stmt = conn.prepare("SELECT job, status, response FROM dead_letters ORDER BY failed_at")?;
-        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, u16>(1)?, r.get::<_, String>(2)?)))?;
+        let mut stmt =
+            conn.prepare("SELECT job, status, response FROM dead_letters ORDER BY failed_at")?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, u16>(1)?,
+                r.get::<_, String>(2)?,
+            ))
+        })?;
         let mut out = vec![];
         for row in rows {
             let (text, status, resp) = row?;
@@ -176,7 +192,10 @@ impl Outbox {
             "INSERT OR IGNORE INTO fuses (tag, fire_at, data, msg_id) VALUES (?1, ?2, ?3, ?4)",
             params![tag, t + delay_secs, data, msg_id],
         )? == 1;
-        tx.execute("INSERT OR IGNORE INTO seen (msg_id, seen_at) VALUES (?1, ?2)", params![msg_id, t])?;
+        tx.execute(
+            "INSERT OR IGNORE INTO seen (msg_id, seen_at) VALUES (?1, ?2)",
+            params![msg_id, t],
+        )?;
         tx.commit()?;
         Ok(lit)
     }
@@ -185,11 +204,22 @@ impl Outbox {
     pub fn due_fuses(&self) -> Result<(Vec<Fuse>, Option<f64>)> {
         let conn = self.conn();
         let t = now();
-        let mut stmt = conn.prepare_cached("SELECT tag, data, msg_id FROM fuses WHERE fire_at <= ?1")?;
+        let mut stmt =
+            conn.prepare_cached("SELECT tag, data, msg_id FROM fuses WHERE fire_at <= ?1")?;
         let due = stmt
-            .query_map([t], |r| Ok(Fuse { tag: r.get(0)?, data: r.get(1)?, msg_id: r.get(2)? }))?
+            .query_map([t], |r| {
+                Ok(Fuse {
+                    tag: r.get(0)?,
+                    data: r.get(1)?,
+                    msg_id: r.get(2)?,
+                })
+            })?
             .collect::<Result<Vec<_>>>()?;
-        let next: Option<f64> = conn.query_row("SELECT MIN(fire_at) FROM fuses WHERE fire_at > ?1", [t], |r| r.get(0))?;
+        let next: Option<f64> = conn.query_row(
+            "SELECT MIN(fire_at) FROM fuses WHERE fire_at > ?1",
+            [t],
+            |r| r.get(0),
+        )?;
         Ok((due, next.map(|n| n - t)))
     }
 
@@ -198,7 +228,8 @@ impl Outbox {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         for job in jobs {
-            let text = serde_json::to_string(job).map_err(|e| rusqlite::Error::ToSqlConversionFailure(e.into()))?;
+            let text = serde_json::to_string(job)
+                .map_err(|e| rusqlite::Error::ToSqlConversionFailure(e.into()))?;
             tx.execute(
                 "INSERT OR IGNORE INTO jobs (uuid, job, created_at) VALUES (?1, ?2, ?3)",
                 params![job.uuid, text, now()],
@@ -239,10 +270,19 @@ mod tests {
             o.record("m3", &[]).unwrap();
         }
         let o = Outbox::open(&path, 2).unwrap();
-        assert!(!o.is_seen("m1").unwrap(), "oldest id dropped beyond capacity");
+        assert!(
+            !o.is_seen("m1").unwrap(),
+            "oldest id dropped beyond capacity"
+        );
         assert!(o.is_seen("m3").unwrap());
         let batch = o.next_batch(10).unwrap();
-        assert_eq!(batch.iter().map(|(_, j)| j.uuid.as_str()).collect::<Vec<_>>(), ["a", "b"]);
+        assert_eq!(
+            batch
+                .iter()
+                .map(|(_, j)| j.uuid.as_str())
+                .collect::<Vec<_>>(),
+            ["a", "b"]
+        );
         o.accepted(batch[0].0).unwrap();
         o.dead(batch[1].0, 400, "bad").unwrap();
         assert_eq!(o.pending().unwrap(), 0);
@@ -253,8 +293,12 @@ mod tests {
     fn fuse_absorbs_repeats_then_fires_once() {
         let dir = tempfile::tempdir().unwrap();
         let o = Outbox::open(&dir.path().join("t.sqlite"), 10).unwrap();
-        assert!(o.light_fuse("f30-updates-pending", 0.0, "{}", "m1").unwrap());
-        assert!(!o.light_fuse("f30-updates-pending", 0.0, "{}", "m2").unwrap());
+        assert!(o
+            .light_fuse("f30-updates-pending", 0.0, "{}", "m1")
+            .unwrap());
+        assert!(!o
+            .light_fuse("f30-updates-pending", 0.0, "{}", "m2")
+            .unwrap());
         let (due, _) = o.due_fuses().unwrap();
         assert_eq!(due.len(), 1);
         o.fire_fuse("f30-updates-pending", &[job("x")]).unwrap();
