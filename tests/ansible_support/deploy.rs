@@ -184,7 +184,7 @@ fn make_task_repo(dir: &Path) {
 /// taskotron_release_tarball_bindir).
 fn make_release_tarball(path: &Path, build_dir: &Path, binaries: &[&str]) {
     let file = std::fs::File::create(path).expect("create tarball");
-    let gz = flate2::write::GzEncoder::new(file, flate2::Compression::fast());
+    let gz = flate2::write::GzEncoder::new(file, flate2::Compression::none());
     let mut tar = tar::Builder::new(gz);
     for name in binaries {
         tar.append_path_with_name(build_dir.join(name), format!("taskotron/bin/{name}"))
