@@ -6,6 +6,8 @@
 
 mod read;
 mod schema;
+#[cfg(test)]
+mod tests;
 mod ui;
 mod write;
 

@@ -127,3 +127,42 @@ impl Registry {
         self.lock().values().map(|s| s.conn.clone()).collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn slot(name: &str, arch: &str, max: u32) -> Slot {
+        let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+        Slot {
+            conn: Arc::new(Conn::new(name.into(), 1, tx)),
+            arch: arch.into(),
+            max_builds: max,
+            running: 0,
+            busy: vec![false; max as usize],
+            paused: false,
+            stopping: false,
+        }
+    }
+
+    #[test]
+    fn arch_matching_capacity_and_pause() {
+        let r = Registry::default();
+        r.insert(slot("a", "x86_64", 2));
+        r.insert(slot("b", "i386", 1));
+        // noarch (builder `all`) goes anywhere; an arch builder only to that arch.
+        let (c1, s1) = r.reserve("x86_64").unwrap();
+        assert_eq!((c1.name.as_str(), s1), ("a", 0));
+        let (c2, s2) = r.reserve("x86_64").unwrap();
+        assert_eq!((c2.name.as_str(), s2), ("a", 1));
+        assert!(r.reserve("x86_64").is_none(), "max_builds reached");
+        let (c3, _) = r.reserve("all").unwrap();
+        assert_eq!(c3.name, "b");
+        assert!(r.reserve("armhfp").is_none());
+        r.release(&c1, s1);
+        r.set_paused("a", true);
+        assert!(r.reserve("x86_64").is_none(), "paused");
+        r.set_paused("a", false);
+        assert_eq!(r.reserve("x86_64").unwrap().1, 0, "freed slot reused");
+    }
+}

@@ -209,3 +209,44 @@ pub fn single(plural: &str, q: &Query, rows: Vec<Value>) -> Response {
 pub fn error(status: StatusCode, msg: &str) -> Response {
     (status, Json(json!({"error": msg}))).into_response()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rows() -> Vec<Value> {
+        vec![
+            json!({"buildid": 1, "complete": true, "results": 0, "state_string": "build successful"}),
+            json!({"buildid": 2, "complete": false, "results": null, "state_string": "runtask"}),
+            json!({"buildid": 3, "complete": true, "results": 2, "state_string": "failed"}),
+        ]
+    }
+
+    fn ids(q: &str) -> Vec<i64> {
+        Query::parse(Some(q))
+            .apply(rows())
+            .unwrap()
+            .0
+            .iter()
+            .map(|r| r["buildid"].as_i64().unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn filters_order_limit_like_buildbot() {
+        assert_eq!(ids("complete=true"), [1, 3]);
+        assert_eq!(ids("complete=off"), [2]);
+        assert_eq!(ids("results__gt=0"), [3]);
+        assert_eq!(ids("results=null"), [2]);
+        assert_eq!(ids("buildid=1&buildid=3"), [1, 3]);
+        assert_eq!(ids("state_string__contains=fail"), [3]);
+        assert_eq!(ids("order=-buildid&limit=2"), [3, 2]);
+        assert_eq!(ids("order=buildid&offset=1"), [2, 3]);
+        let (r, total) = Query::parse(Some("field=buildid&limit=1"))
+            .apply(rows())
+            .unwrap();
+        assert_eq!((r, total), (vec![json!({"buildid": 1})], 3));
+        assert!(Query::parse(Some("buildid__like=1")).apply(rows()).is_err());
+        assert!(Query::parse(Some("limit=x")).apply(rows()).is_err());
+    }
+}

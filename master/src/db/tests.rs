@@ -1,0 +1,173 @@
+//! Queue semantics on a real SQLite file: priority then FIFO, duplicate uuid refused,
+//! collapse, claim once, retry up to max_attempts then EXCEPTION, recovery after a restart,
+//! cancel, and Buildbot's reply shapes.
+
+use serde_json::{json, Map};
+
+use super::*;
+
+fn db() -> (tempfile::TempDir, Db) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(&dir.path().join("m.sqlite")).unwrap();
+    (dir, db)
+}
+
+fn req(uuid: &str, item: &str, priority: i64, collapse: bool) -> NewRequest {
+    NewRequest {
+        builder: "x86_64".into(),
+        priority,
+        reason: "test".into(),
+        change: Some(ChangeFields {
+            project: "rpmcheck".into(),
+            when_timestamp: 1,
+            ..Default::default()
+        }),
+        properties: Map::new(),
+        uuid: uuid.into(),
+        taskname: "rpmlint".into(),
+        item: item.into(),
+        item_type: "koji_build".into(),
+        arch: "x86_64".into(),
+        task_key: "rpmlint".into(),
+        sha: "0".repeat(40),
+        collapse,
+    }
+}
+
+#[test]
+fn priority_then_fifo_and_duplicate_uuid() {
+    let (_d, db) = db();
+    db.submit(&req("a", "i1", 0, false)).unwrap();
+    db.submit(&req("b", "i2", 5, false)).unwrap();
+    db.submit(&req("c", "i3", 0, false)).unwrap();
+    let order: Vec<String> = db
+        .pending_requests()
+        .unwrap()
+        .into_iter()
+        .map(|r| r.uuid)
+        .collect();
+    assert_eq!(order, ["b", "a", "c"]);
+    assert!(matches!(
+        db.submit(&req("a", "other", 0, false)),
+        Err(SubmitError::DuplicateUuid(_))
+    ));
+    // Each submission got its own sourcestamp (one change, one build).
+    let sets = db.buildsets_json(&Filter::default()).unwrap();
+    let ssids: std::collections::HashSet<i64> = sets
+        .iter()
+        .map(|s| s["sourcestamps"][0]["ssid"].as_i64().unwrap())
+        .collect();
+    assert_eq!(ssids.len(), 3);
+}
+
+#[test]
+fn collapse_merges_identical_pending_requests() {
+    let (_d, db) = db();
+    let a = db.submit(&req("a", "same", 0, true)).unwrap();
+    let b = db.submit(&req("b", "same", 0, true)).unwrap();
+    assert!(b.collapsed);
+    assert_eq!(a.brid, b.brid);
+    let c = db.submit(&req("c", "different", 0, true)).unwrap();
+    assert!(!c.collapsed);
+    assert_eq!(db.pending_requests().unwrap().len(), 2);
+}
+
+#[test]
+fn claim_once_retry_then_exception() {
+    let (_d, db) = db();
+    let s = db.submit(&req("a", "i", 0, false)).unwrap();
+    let w = db.ensure_worker("w1").unwrap();
+    let b1 = db.start_build(s.brid, w, &Map::new()).unwrap().unwrap();
+    assert!(
+        db.start_build(s.brid, w, &Map::new()).unwrap().is_none(),
+        "claimed only once"
+    );
+    assert!(db.pending_requests().unwrap().is_empty());
+    assert_eq!(
+        db.interrupt_build(b1, "lost", 2).unwrap(),
+        Interrupted::Requeued
+    );
+    assert_eq!(db.pending_requests().unwrap().len(), 1, "back in the queue");
+    let b2 = db.start_build(s.brid, w, &Map::new()).unwrap().unwrap();
+    assert_eq!(b2.number, 2);
+    assert_eq!(
+        db.interrupt_build(b2, "lost", 2).unwrap(),
+        Interrupted::GaveUp
+    );
+    let br = db
+        .buildrequests_json(&Filter::by("buildrequestid", s.brid))
+        .unwrap();
+    assert_eq!(br[0]["results"], results::EXCEPTION);
+    assert_eq!(br[0]["complete"], true);
+    let builds = db.builds_json(&Filter::default(), false).unwrap();
+    assert!(builds.iter().all(|b| b["results"] == results::RETRY));
+}
+
+#[test]
+fn recover_turns_running_builds_into_retry() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m.sqlite");
+    let brid = {
+        let db = Db::open(&path).unwrap();
+        let s = db.submit(&req("a", "i", 0, false)).unwrap();
+        let w = db.ensure_worker("w1").unwrap();
+        db.start_build(s.brid, w, &Map::new()).unwrap().unwrap();
+        db.submit(&req("b", "j", 0, false)).unwrap();
+        s.brid
+    };
+    let db = Db::open(&path).unwrap();
+    let out = db.recover(3).unwrap();
+    assert_eq!(out, vec![(brid, Interrupted::Requeued)]);
+    assert_eq!(
+        db.pending_requests().unwrap().len(),
+        2,
+        "both requests queued again"
+    );
+    assert_eq!(
+        db.builds_json(&Filter::default(), false).unwrap()[0]["results"],
+        results::RETRY
+    );
+}
+
+#[test]
+fn cancel_only_queued_and_finish_completes_buildset() {
+    let (_d, db) = db();
+    let a = db.submit(&req("a", "i", 0, false)).unwrap();
+    let b = db.submit(&req("b", "j", 0, false)).unwrap();
+    assert!(db.cancel_request(a.brid).unwrap());
+    let w = db.ensure_worker("w1").unwrap();
+    let build = db.start_build(b.brid, w, &Map::new()).unwrap().unwrap();
+    assert!(
+        !db.cancel_request(b.brid).unwrap(),
+        "running requests are stopped, not cancelled"
+    );
+    db.finish_build(build, results::SUCCESS, "build successful")
+        .unwrap();
+    let sets = db.buildsets_json(&Filter::default()).unwrap();
+    assert_eq!(sets[0]["results"], results::CANCELLED);
+    assert_eq!(sets[1]["results"], results::SUCCESS);
+    assert_eq!(sets[1]["complete"], true);
+}
+
+#[test]
+fn logs_keep_buildbot_prefixes_and_line_counts() {
+    let (_d, db) = db();
+    let s = db.submit(&req("a", "i", 0, false)).unwrap();
+    let w = db.ensure_worker("w1").unwrap();
+    let b = db.start_build(s.brid, w, &Map::new()).unwrap().unwrap();
+    let step = db.add_step(b.buildid, 0, "runtask").unwrap();
+    let log = db.add_log(step, "taskotron.log").unwrap();
+    db.append_log(log, "ohello\nebad\n").unwrap();
+    db.append_log(log, "hprogram finished with exit code 0\n")
+        .unwrap();
+    let logs = db.logs_json(&Filter::by("stepid", step)).unwrap();
+    assert_eq!(logs[0]["slug"], "taskotron_log");
+    assert_eq!(logs[0]["num_lines"], 3);
+    assert_eq!(
+        db.log_content(log).unwrap(),
+        "ohello\nebad\nhprogram finished with exit code 0\n"
+    );
+    let changes = db.changes_json(&Filter::default()).unwrap();
+    assert_eq!(changes[0]["sourcestamp"]["project"], "rpmcheck");
+    assert_eq!(changes[0]["properties"], json!({}));
+}
