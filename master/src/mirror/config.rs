@@ -20,6 +20,8 @@ pub struct MirrorConfig {
     pub refresh_interval: u64,
     /// How many repositories are checked/fetched at the same time.
     pub concurrency: usize,
+    /// Seconds a fetch may wait on a silent server (connect: at most 30) before it fails.
+    pub fetch_timeout: u64,
     /// Follow mode: URL of an upstream GrokMirror manifest (`http(s)://…/manifest.js.gz` or
     /// `file:///…`). Every repo it lists (after include/exclude) is mirrored at the same path.
     pub upstream_manifest: Option<String>,
@@ -52,6 +54,7 @@ impl Default for MirrorConfig {
             namespace: "fedoraqa".into(),
             refresh_interval: 60,
             concurrency: 4,
+            fetch_timeout: 300,
             upstream_manifest: None,
             upstream_site: None,
             include: vec!["*".into()],
@@ -125,6 +128,12 @@ impl MirrorConfig {
         }
         if self.concurrency == 0 || self.concurrency > 256 {
             return Err(bad("concurrency", "expected a number from 1 to 256".into()));
+        }
+        if self.fetch_timeout == 0 || self.fetch_timeout > 86_400 {
+            return Err(bad(
+                "fetch_timeout",
+                "expected seconds from 1 to 86400".into(),
+            ));
         }
         for (field, globs) in [("include", &self.include), ("exclude", &self.exclude)] {
             for (i, g) in globs.iter().enumerate() {

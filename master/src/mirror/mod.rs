@@ -67,6 +67,7 @@ impl Mirrors {
     ) -> Result<Arc<Mirrors>, MirrorError> {
         cfg.validate()?;
         config::validate_tasks(&tasks)?;
+        set_network_timeouts(cfg.fetch_timeout);
         let root = data_dir.join("mirror");
         std::fs::create_dir_all(&root).map_err(MirrorError::io("create", &root))?;
         let mut repos = BTreeMap::new();
@@ -355,6 +356,17 @@ impl Mirrors {
             git2::Repository::open_bare(&e.dir).map_err(MirrorError::git("open mirror", &e.key))?;
         snapshot::build(&r, &e.key, oid, &out)?;
         Ok(out)
+    }
+}
+
+/// libgit2 waits forever on a silent server by default; a hung upstream would then hold a
+/// refresh slot for good. These are process-wide libgit2 settings (the last `open` wins).
+fn set_network_timeouts(secs: u64) {
+    let ms = i32::try_from(secs.saturating_mul(1000)).unwrap_or(i32::MAX);
+    // SAFETY: plain integer options inside libgit2; concurrent fetches only read them.
+    unsafe {
+        let _ = git2::opts::set_server_connect_timeout_in_milliseconds(ms.min(30_000));
+        let _ = git2::opts::set_server_timeout_in_milliseconds(ms);
     }
 }
 
