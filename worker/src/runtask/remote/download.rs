@@ -156,9 +156,13 @@ async fn fetch_once(
     }
     let expected = spec.size.or(resp.content_length());
     let part = part_path(&spec.dest);
-    let mut file = tokio::fs::File::create(&part)
-        .await
-        .map_err(|e| io_err(&part, e))?;
+    // A large buffer: each tokio file write is a trip to the blocking pool.
+    let mut file = tokio::io::BufWriter::with_capacity(
+        1024 * 1024,
+        tokio::fs::File::create(&part)
+            .await
+            .map_err(|e| io_err(&part, e))?,
+    );
     let mut hasher = spec.checksum.as_ref().map(|c| Hasher::new(c.algo));
     let mut got: u64 = 0;
     let mut body = resp.bytes_stream();
