@@ -377,6 +377,34 @@ fn adhoc_repos_are_allow_listed_and_not_published() {
         .read_to_string(&mut s)
         .unwrap();
     assert_eq!(s, "{}");
+
+    // The ad-hoc upstream vanishes: the last good cache mirror still pins.
+    let sha_now = ok.head();
+    std::fs::rename(&ok.bare, tmp.path().join("moved.git")).unwrap();
+    assert_eq!(m.pin_adhoc(&ok.url(), "main").unwrap(), (key, sha_now));
+}
+
+#[test]
+fn adhoc_pin_of_a_configured_repo_uses_its_mirror() {
+    let tmp = tempfile::tempdir().unwrap();
+    let a = Origin::new(&tmp.path().join("origin"), "a.git", "main");
+    git(&a.work, &["checkout", "-q", "-b", "feature"]);
+    let feature = a.commit("feature.txt", "f\n", "feature work");
+    git(&a.work, &["push", "-q", "origin", "feature"]);
+    // No adhoc_allow at all: the configured URL is trusted by the config.
+    let m = Mirrors::open(
+        &tmp.path().join("data"),
+        MirrorConfig::default(),
+        vec![task("a", &a)],
+    )
+    .unwrap();
+    let url = format!("file://{}", a.url());
+    assert_eq!(
+        m.pin_adhoc(&url, "feature").unwrap(),
+        ("a".to_string(), feature.clone())
+    );
+    assert!(m.snapshot("a", &feature).unwrap().is_file());
+    assert_eq!(m.status().len(), 1, "no second mirror was made");
 }
 
 #[test]

@@ -283,15 +283,56 @@ impl Mirrors {
         }
     }
 
-    /// Pins a task that is not configured: `git_repo` must start with one of
-    /// `mirror.adhoc_allow`. Fetches it into a cache mirror (only what changed) and returns the
-    /// task key to use with [`Mirrors::snapshot`] and the branch head's sha. Blocking.
+    /// Refreshes `e`, then reads `branch`. When the refresh fails but the mirror already has
+    /// the branch, the last good copy is used (with a warning), as for configured tasks.
+    fn fresh_branch_head(&self, e: &Arc<RepoEntry>, branch: &str) -> Result<String, MirrorError> {
+        let synced = self.sync_now(e);
+        let head = git2::Repository::open_bare(&e.dir)
+            .ok()
+            .and_then(|r| repo::branch_head(&r, branch));
+        match (head, synced) {
+            (Some(sha), Ok(())) => Ok(sha.to_string()),
+            (Some(sha), Err(err)) => {
+                tracing::warn!(repo = %e.key, "using the last good mirror: {err}");
+                Ok(sha.to_string())
+            }
+            (None, Err(err)) => Err(err),
+            (None, Ok(())) => Err(MirrorError::NotFound(format!(
+                "branch {branch:?} not found in {}",
+                entry::redact(&e.url)
+            ))),
+        }
+    }
+
+    /// Pins a job's `git_repo`/`git_branch` (trigger `discover`). When the URL is that of a
+    /// configured or followed repo, its mirror is used (all branches are mirrored). Otherwise
+    /// `git_repo` must start with one of `mirror.adhoc_allow` and is fetched into a cache
+    /// mirror. Either way the mirror is brought up to date first (only what changed is
+    /// fetched). Returns the task key to use with [`Mirrors::snapshot`] and the branch head's
+    /// sha. Blocking.
     pub fn pin_adhoc(
         &self,
         git_repo: &str,
         git_branch: &str,
     ) -> Result<(String, String), MirrorError> {
         let url = git_repo.trim();
+        if !git2::Reference::is_valid_name(&format!("refs/heads/{git_branch}")) {
+            return Err(MirrorError::BadInput(format!(
+                "git_branch {git_branch:?} is not a valid branch name"
+            )));
+        }
+        let wanted = entry::normalize_url(url);
+        let known = self
+            .entries()
+            .into_iter()
+            .find(|e| e.kind != RepoKind::Adhoc && entry::normalize_url(&e.url) == wanted);
+        if let Some(e) = known {
+            let sha = self.fresh_branch_head(&e, git_branch)?;
+            if let Err(err) = self.snapshot(&e.key, &sha) {
+                tracing::warn!(task = %e.key, %sha, "could not pre-build snapshot: {err}");
+            }
+            return Ok((e.key.clone(), sha));
+        }
         let allowed = config::valid_url(url)
             && !url.split('/').any(|c| c == ".." || c == ".")
             && self
@@ -301,11 +342,6 @@ impl Mirrors {
                 .any(|p| url.starts_with(p.as_str()));
         if !allowed {
             return Err(MirrorError::NotAllowed(entry::redact(url)));
-        }
-        if !git2::Reference::is_valid_name(&format!("refs/heads/{git_branch}")) {
-            return Err(MirrorError::BadInput(format!(
-                "git_branch {git_branch:?} is not a valid branch name"
-            )));
         }
         let hash = hex::encode(Sha1::digest(url.as_bytes()));
         let key = format!("{ADHOC_PREFIX}{}", &hash[..16]);
@@ -327,13 +363,7 @@ impl Mirrors {
                 .clone()
         };
         *lock(&e.branch) = Some(git_branch.to_string());
-        self.sync_now(&e)?;
-        let sha = self.branch_sha(&e)?.ok_or_else(|| {
-            MirrorError::NotFound(format!(
-                "branch {git_branch:?} not found in {}",
-                entry::redact(url)
-            ))
-        })?;
+        let sha = self.fresh_branch_head(&e, git_branch)?;
         if let Err(err) = self.snapshot(&key, &sha) {
             tracing::warn!(task = %key, %sha, "could not pre-build snapshot: {err}");
         }
