@@ -10,7 +10,7 @@ use std::path::Path;
 
 use remote_support::rpms::{env_root, Spec};
 use remote_support::server::{Data, Server};
-use remote_support::{add_build, add_build_log, run_env, runtask, task_dir};
+use remote_support::{add_build, add_build_log, run_env, runtask, runtask_env, task_dir};
 
 const PY_ENV: &[&str] = &[
     "rpm-python",
@@ -159,9 +159,10 @@ fn python_versions_formulas_check_downloaded_rpms() {
     );
 }
 
-const MODULE_OK: &str = "document: modulemd\nversion: 1\ndata:\n  summary: A test module\n  description: >-\n    A module for testing the distgit directive.\n  license:\n    module: [MIT]\n";
-const MODULE_BAD: &str =
-    "document: modulemd\nversion: 1\ndata:\n  summary: No license here\n  description: Broken.\n";
+// modulemd documents in JSON form (valid YAML, and readable without PyYAML).
+const MODULE_OK: &str = r#"{"document": "modulemd", "version": 1, "data": {"summary": "A test module",
+  "description": "A module for testing the distgit directive.", "license": {"module": ["MIT"]}}}"#;
+const MODULE_BAD: &str = r#"{"document": "modulemd", "version": 1, "data": {"summary": "No license", "description": "Broken."}}"#;
 
 #[test]
 fn check_modulemd_formulas_fetch_from_distgit() {

@@ -176,6 +176,25 @@ pub fn runtask(
     arch: &str,
     path_prefix: Option<&Path>,
 ) -> Run {
+    runtask_env(
+        runtask_bin,
+        env,
+        formula,
+        (item, item_type, arch),
+        path_prefix,
+        &[],
+    )
+}
+
+/// [`runtask`] with extra environment variables for the run.
+pub fn runtask_env(
+    runtask_bin: &Path,
+    env: &RunEnv,
+    formula: &Path,
+    (item, item_type, arch): (&str, &str, &str),
+    path_prefix: Option<&Path>,
+    vars: &[(&str, &Path)],
+) -> Run {
     static COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let uuid = format!(
         "remote-{}-{}",
@@ -191,6 +210,9 @@ pub fn runtask(
     if let Some(prefix) = path_prefix {
         let path = std::env::var("PATH").unwrap_or_default();
         cmd.env("PATH", format!("{}:{path}", prefix.display()));
+    }
+    for (k, v) in vars {
+        cmd.env(k, v);
     }
     let out = cmd.output().expect("run runtask");
     Run {
