@@ -248,15 +248,13 @@ fn check_modulemd_formulas_fetch_from_distgit() {
     let bin = formula.parent().unwrap().join("bin");
     let item = format!("modules/testmodule#{bad_ref}");
     let dnf_log = tmp.path().join("dnf.log");
-    std::env::set_var("RT_DNF_LOG", &dnf_log);
-    let run = runtask(
+    let run = runtask_env(
         &util::bin("runtask"),
         &env,
         &formula,
-        &item,
-        "dist_git_commit",
-        "noarch",
+        (&item, "dist_git_commit", "noarch"),
         Some(&bin),
+        &[("RT_DNF_LOG", dnf_log.as_path())],
     );
     assert_eq!(run.code(), 0, "{}", run.all());
     let results: serde_yaml_ng::Value = serde_yaml_ng::from_str(&run.results_yml()).unwrap();
