@@ -191,22 +191,37 @@ impl Db {
     }
 
     /// A page of jobs, newest first.
+    ///
+    /// Written so SQLite walks an index in `buildrequestid` order and stops after `limit`
+    /// rows: finished/all pages scan the table backwards by rowid (`+r.complete` keeps the
+    /// planner off the pending index, which would mean sorting every finished job), and a
+    /// search takes the newest `limit` matches from the task-name index and from the item
+    /// index separately, then merges them.
     pub fn jobs(&self, q: &JobQuery) -> Result<Vec<JobRow>, DbError> {
-        let mut conds = vec!["r.buildrequestid < ?1".to_string()];
-        match q.state {
-            JobState::Pending => conds.push("r.complete = 0 AND r.claimed_at IS NULL".into()),
-            JobState::Running => conds.push("r.complete = 0 AND r.claimed_at IS NOT NULL".into()),
-            JobState::Finished => conds.push("r.complete = 1".into()),
-            JobState::All => {}
-        }
+        let state = match q.state {
+            JobState::Pending => "r.complete = 0 AND r.claimed_at IS NULL",
+            JobState::Running => "r.complete = 0 AND r.claimed_at IS NOT NULL",
+            JobState::Finished => "+r.complete = 1",
+            JobState::All => "1",
+        };
         let search = q.search.as_deref().map(str::trim).filter(|s| !s.is_empty());
-        if search.is_some() {
-            conds.push("(r.taskname = ?3 OR r.item GLOB ?4)".into());
-        }
-        let sql = format!(
-            "SELECT {JOB_COLUMNS} {JOB_JOINS} WHERE {} ORDER BY r.buildrequestid DESC LIMIT ?2",
-            conds.join(" AND ")
-        );
+        let sql = match search {
+            None => format!(
+                "SELECT {JOB_COLUMNS} {JOB_JOINS} WHERE r.buildrequestid < ?1 AND {state}
+                 ORDER BY r.buildrequestid DESC LIMIT ?2"
+            ),
+            Some(_) => format!(
+                "SELECT {JOB_COLUMNS} {JOB_JOINS} WHERE r.buildrequestid IN (
+                    SELECT buildrequestid FROM (SELECT r.buildrequestid FROM buildrequests r
+                        WHERE r.taskname = ?3 AND r.buildrequestid < ?1 AND {state}
+                        ORDER BY r.buildrequestid DESC LIMIT ?2)
+                    UNION
+                    SELECT buildrequestid FROM (SELECT r.buildrequestid FROM buildrequests r
+                        WHERE r.item GLOB ?4 AND r.buildrequestid < ?1 AND {state}
+                        ORDER BY r.buildrequestid DESC LIMIT ?2))
+                 ORDER BY r.buildrequestid DESC LIMIT ?2"
+            ),
+        };
         let before = q.before.unwrap_or(i64::MAX);
         let limit = q.limit.clamp(1, 500);
         let c = self.lock();
@@ -419,11 +434,21 @@ mod tests {
             rows.join("\n")
         };
         let search = plan(&format!(
-            "SELECT {JOB_COLUMNS} {JOB_JOINS} WHERE r.buildrequestid < 10 AND
-             (r.taskname = 'x' OR r.item GLOB 'x*') ORDER BY r.buildrequestid DESC LIMIT 50"
+            "SELECT {JOB_COLUMNS} {JOB_JOINS} WHERE r.buildrequestid IN (
+                SELECT buildrequestid FROM (SELECT r.buildrequestid FROM buildrequests r
+                    WHERE r.taskname = 'x' AND r.buildrequestid < 10 ORDER BY r.buildrequestid DESC LIMIT 50)
+                UNION
+                SELECT buildrequestid FROM (SELECT r.buildrequestid FROM buildrequests r
+                    WHERE r.item GLOB 'x*' AND r.buildrequestid < 10 ORDER BY r.buildrequestid DESC LIMIT 50))
+             ORDER BY r.buildrequestid DESC LIMIT 50"
         ));
         assert!(search.contains("buildrequests_taskname"), "{search}");
         assert!(search.contains("buildrequests_item"), "{search}");
+        let finished = plan(&format!(
+            "SELECT {JOB_COLUMNS} {JOB_JOINS} WHERE r.buildrequestid < 10 AND +r.complete = 1
+             ORDER BY r.buildrequestid DESC LIMIT 50"
+        ));
+        assert!(!finished.contains("USE TEMP B-TREE"), "{finished}");
         let latest = plan(&format!(
             "SELECT {JOB_COLUMNS} {JOB_JOINS} WHERE r.buildrequestid < 10
              ORDER BY r.buildrequestid DESC LIMIT 50"
