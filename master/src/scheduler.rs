@@ -35,7 +35,7 @@ fn dispatch(master: &Arc<Master>) {
         }
     };
     for req in pending {
-        if master.shutting_down() {
+        if master.shutting_down() || !master.workers.has_capacity() {
             return;
         }
         let Some((conn, slot)) = master.workers.reserve(&req.buildername) else {

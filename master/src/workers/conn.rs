@@ -125,9 +125,13 @@ impl Conn {
     /// Sends a request and waits for its reply.
     pub async fn request(&self, op: Op, timeout: Duration) -> Result<Value, ConnError> {
         let name = op.name().to_string();
-        let rx = self.send_request(op)?;
+        let (seq, rx) = self.send_request(op)?;
         match tokio::time::timeout(timeout, rx).await {
-            Err(_) => Err(ConnError::Timeout(name)),
+            Err(_) => {
+                // A late reply will be logged and dropped; do not keep the slot forever.
+                lock(&self.pending).remove(&seq);
+                Err(ConnError::Timeout(name))
+            }
             Ok(Err(_)) => Err(ConnError::Lost),
             Ok(Ok(resp)) if resp.is_exception => {
                 Err(ConnError::Remote(resp.error_text().unwrap_or_default()))
@@ -136,7 +140,7 @@ impl Conn {
         }
     }
 
-    fn send_request(&self, op: Op) -> Result<oneshot::Receiver<Response>, ConnError> {
+    fn send_request(&self, op: Op) -> Result<(u64, oneshot::Receiver<Response>), ConnError> {
         if self.is_closed() {
             return Err(ConnError::Lost);
         }
@@ -151,7 +155,7 @@ impl Conn {
             lock(&self.pending).remove(&seq);
             return Err(ConnError::Lost);
         }
-        Ok(rx)
+        Ok((seq, rx))
     }
 
     /// Registers a command id, then sends `start_command` (updates may beat the reply).

@@ -92,6 +92,13 @@ impl Registry {
         Some((best.conn.clone(), slot))
     }
 
+    /// True if some connected, unpaused worker has a free build slot.
+    pub fn has_capacity(&self) -> bool {
+        self.lock()
+            .values()
+            .any(|s| !s.paused && !s.stopping && !s.conn.is_closed() && s.running < s.max_builds)
+    }
+
     pub fn release(&self, conn: &Arc<Conn>, slot: usize) {
         if let Some(s) = self.lock().get_mut(&conn.name) {
             if Arc::ptr_eq(&s.conn, conn) {
