@@ -283,6 +283,19 @@ fn matching(m: &Mirrors, candidates: &[String]) -> Vec<String> {
     keys
 }
 
+/// JSON body, or GitHub's form encoding (`payload=<url-encoded JSON>`).
+fn parse_body(body: &[u8]) -> Result<Value, String> {
+    if body.starts_with(b"payload=") {
+        let payload = form_urlencoded::parse(body)
+            .find(|(k, _)| k == "payload")
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_default();
+        return serde_json::from_str(&payload)
+            .map_err(|e| format!("form field payload is not JSON: {e}"));
+    }
+    serde_json::from_slice(body).map_err(|e| format!("body is not JSON: {e}"))
+}
+
 fn reply(status: StatusCode, v: Value) -> Response {
     (status, Json(v)).into_response()
 }
@@ -312,14 +325,9 @@ pub(crate) async fn handle(
         }
         return resp;
     }
-    let value: Value = match serde_json::from_slice(&body) {
+    let value: Value = match parse_body(&body) {
         Ok(v) => v,
-        Err(e) => {
-            return reply(
-                StatusCode::BAD_REQUEST,
-                json!({"error": format!("body is not JSON: {e}")}),
-            )
-        }
+        Err(e) => return reply(StatusCode::BAD_REQUEST, json!({ "error": e })),
     };
     let candidates = match repo_candidates(p, &headers, &value) {
         Ok(Some(c)) => c,
@@ -375,6 +383,15 @@ mod tests {
         assert!(!hmac_ok::<Hmac<sha2::Sha256>>("key", msg, "zz"));
         let sig1 = "de7c9b85b8b78aa6bc8a7a36f70a90701c9db4d9";
         assert!(hmac_ok::<Hmac<sha1::Sha1>>("key", msg, sig1));
+    }
+
+    #[test]
+    fn form_encoded_github_payload() {
+        let v = parse_body(b"payload=%7B%22repository%22%3A%7B%22clone_url%22%3A%22x%22%7D%7D")
+            .unwrap();
+        assert_eq!(v["repository"]["clone_url"], "x");
+        assert!(parse_body(b"payload=%7B").unwrap_err().contains("payload"));
+        assert!(parse_body(b"nope").unwrap_err().contains("not JSON"));
     }
 
     #[test]
