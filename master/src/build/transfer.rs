@@ -41,10 +41,7 @@ impl Transfer {
             .file_name()
             .and_then(|n| n.to_str())
             .unwrap_or("upload");
-        let tmp = parent.join(format!(
-            ".{name}.{}.tar.part",
-            std::process::id() as u64 * 1000 + rand_suffix()
-        ));
+        let tmp = parent.join(format!(".{name}.{}.tar.part", rand_suffix()));
         let file =
             File::create(&tmp).map_err(|e| format!("cannot create {}: {e}", tmp.display()))?;
         Ok(Transfer::Upload {
@@ -127,13 +124,18 @@ impl Drop for Transfer {
     }
 }
 
-fn rand_suffix() -> u64 {
+/// A random name suffix, so concurrent or leftover staging files never collide.
+fn rand_suffix() -> String {
     use rand::Rng;
-    rand::rng().random_range(0..1000)
+    format!("{:016x}", rand::rng().random::<u64>())
 }
 
 fn unpack_tar(tmp: &Path, dest: &Path, gz: bool) -> Result<(), String> {
-    let staging = dest.with_extension("unpacking");
+    let name = dest
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("upload");
+    let staging = dest.with_file_name(format!(".{name}.{}.unpacking", rand_suffix()));
     let _ = std::fs::remove_dir_all(&staging);
     std::fs::create_dir_all(&staging)
         .map_err(|e| format!("cannot create {}: {e}", staging.display()))?;
