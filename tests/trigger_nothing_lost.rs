@@ -51,12 +51,13 @@ fn items(master: &StandInMaster) -> (usize, BTreeSet<String>, BTreeSet<String>) 
 fn master_down_while_50_messages_arrive_then_up_gives_exactly_50_jobs() {
     let dir = tempfile::tempdir().unwrap();
     let (relay, mport) = (util::free_port(), util::free_port());
+    let joblog = dir.path().join("jobs.csv");
     let cfg = write_config(
         dir.path(),
         relay,
         &format!("http://127.0.0.1:{mport}"),
         &rules(dir.path()),
-        "",
+        &format!("job_log: {}\n", joblog.display()),
     );
     let trigger = Trigger::start(&cfg);
     trigger.wait_log("SUB bound", 1, T);
