@@ -92,9 +92,7 @@ pub struct ChildGuard {
 
 impl ChildGuard {
     pub fn spawn(name: &str, cmd: &mut Command) -> ChildGuard {
-        let child = cmd
-            .spawn()
-            .unwrap_or_else(|e| panic!("spawn {name}: {e}"));
+        let child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {name}: {e}"));
         ChildGuard {
             child,
             name: name.to_string(),
