@@ -98,6 +98,20 @@ impl Query {
         if let Some(l) = limit {
             rows.truncate(l);
         }
+        // `property=<name>` (repeatable) keeps only those build properties; `*` keeps all.
+        let props: Vec<&str> = self
+            .pairs
+            .iter()
+            .filter(|(k, _)| k == "property")
+            .map(|(_, v)| v.as_str())
+            .collect();
+        if !props.is_empty() && !props.contains(&"*") {
+            for r in rows.iter_mut() {
+                if let Some(Value::Object(p)) = r.get_mut("properties") {
+                    p.retain(|k, _| props.contains(&k.as_str()));
+                }
+            }
+        }
         let fields: Vec<&str> = self
             .pairs
             .iter()
@@ -247,6 +261,15 @@ mod tests {
             .unwrap();
         assert_eq!((r, total), (vec![json!({"buildid": 1})], 3));
         assert!(Query::parse(Some("buildid__like=1")).apply(rows()).is_err());
+        let with_props = vec![
+            json!({"buildid": 1, "properties": {"uuid": ["u", "Change"], "item": ["i", "Change"]}}),
+        ];
+        let (r, _) = Query::parse(Some("property=uuid"))
+            .apply(with_props.clone())
+            .unwrap();
+        assert_eq!(r[0]["properties"], json!({"uuid": ["u", "Change"]}));
+        let (r, _) = Query::parse(Some("property=*")).apply(with_props).unwrap();
+        assert_eq!(r[0]["properties"].as_object().unwrap().len(), 2);
         assert!(Query::parse(Some("limit=x")).apply(rows()).is_err());
     }
 }
