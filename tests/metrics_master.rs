@@ -30,13 +30,22 @@ fn value(text: &str, series: &str) -> f64 {
 #[test]
 fn metrics_follow_a_job_and_a_lost_worker_and_pass_promtool() {
     let env = Env::new(Opts::default());
-    assert_eq!(reqwest::blocking::get(env.url("/readyz")).unwrap().status(), 200);
+    assert_eq!(
+        reqwest::blocking::get(env.url("/readyz")).unwrap().status(),
+        200
+    );
 
     let before = scrape(&env);
-    assert_eq!(value(&before, "taskotron_master_builds_total{result=\"success\"}"), 0.0);
+    assert_eq!(
+        value(&before, "taskotron_master_builds_total{result=\"success\"}"),
+        0.0
+    );
     assert_eq!(value(&before, "taskotron_master_workers_connected"), 0.0);
     assert_eq!(value(&before, "taskotron_master_workers_configured"), 1.0);
-    assert_eq!(value(&before, "taskotron_master_dispatch_latency_seconds_count"), 0.0);
+    assert_eq!(
+        value(&before, "taskotron_master_dispatch_latency_seconds_count"),
+        0.0
+    );
     assert_eq!(value(&before, "taskotron_master_mirror_repos"), 1.0);
 
     // Queued with no worker: the queue depth shows it, by arch.
@@ -51,9 +60,24 @@ fn metrics_follow_a_job_and_a_lost_worker_and_pass_promtool() {
         .unwrap();
     assert_eq!(bad.status(), 400);
     let queued = scrape(&env);
-    assert_eq!(value(&queued, "taskotron_master_queue_depth{arch=\"x86_64\"}"), 1.0);
-    assert_eq!(value(&queued, "taskotron_master_change_hook_requests_total{code=\"200\"}"), 1.0);
-    assert_eq!(value(&queued, "taskotron_master_change_hook_requests_total{code=\"400\"}"), 1.0);
+    assert_eq!(
+        value(&queued, "taskotron_master_queue_depth{arch=\"x86_64\"}"),
+        1.0
+    );
+    assert_eq!(
+        value(
+            &queued,
+            "taskotron_master_change_hook_requests_total{code=\"200\"}"
+        ),
+        1.0
+    );
+    assert_eq!(
+        value(
+            &queued,
+            "taskotron_master_change_hook_requests_total{code=\"400\"}"
+        ),
+        1.0
+    );
 
     // A worker runs it.
     let mut worker = env.our_worker("w1", "pw1");
@@ -61,13 +85,28 @@ fn metrics_follow_a_job_and_a_lost_worker_and_pass_promtool() {
     let build = env.wait_done("metrics-job-1", Duration::from_secs(120));
     assert_eq!(build["results"], 0, "{build}\n{}", env.master_log());
     let done = scrape(&env);
-    assert_eq!(value(&done, "taskotron_master_builds_total{result=\"success\"}"), 1.0);
-    assert_eq!(value(&done, "taskotron_master_dispatch_latency_seconds_count"), 1.0);
-    assert_eq!(value(&done, "taskotron_master_dispatch_latency_seconds_bucket{le=\"+Inf\"}"), 1.0);
+    assert_eq!(
+        value(&done, "taskotron_master_builds_total{result=\"success\"}"),
+        1.0
+    );
+    assert_eq!(
+        value(&done, "taskotron_master_dispatch_latency_seconds_count"),
+        1.0
+    );
+    assert_eq!(
+        value(
+            &done,
+            "taskotron_master_dispatch_latency_seconds_bucket{le=\"+Inf\"}"
+        ),
+        1.0
+    );
     assert!(value(&done, "taskotron_master_dispatch_latency_seconds_sum") > 0.0);
     assert_eq!(value(&done, "taskotron_master_workers_connected"), 1.0);
     assert_eq!(value(&done, "taskotron_master_builds_running"), 0.0);
-    assert!(sample(&done, "taskotron_master_queue_depth{arch=\"x86_64\"}").is_none(), "{done}");
+    assert!(
+        sample(&done, "taskotron_master_queue_depth{arch=\"x86_64\"}").is_none(),
+        "{done}"
+    );
 
     // A frozen worker misses its keepalive (heartbeat 1 s, timeout 3 s) and is declared lost.
     worker.signal(libc::SIGSTOP);

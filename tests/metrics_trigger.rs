@@ -17,7 +17,11 @@ const T: Duration = Duration::from_secs(60);
 const TOPIC: &str = "org.fedoraproject.prod.buildsys.build.state.change";
 
 fn fx(name: &str) -> String {
-    util::fixtures().join("fedmsg").join(name).display().to_string()
+    util::fixtures()
+        .join("fedmsg")
+        .join(name)
+        .display()
+        .to_string()
 }
 
 fn scrape(port: u16) -> String {
@@ -55,21 +59,36 @@ fn trigger_metrics_follow_messages_and_submissions() {
         &rules,
         &format!("signatures:\n  validate: true\nhttp:\n  listen: 127.0.0.1:{hport}\n"),
     );
-    let good = std::fs::read_to_string(fx("fedmsg.buildsys.build.state.change.complete.signed.json")).unwrap();
+    let good = std::fs::read_to_string(fx(
+        "fedmsg.buildsys.build.state.change.complete.signed.json",
+    ))
+    .unwrap();
     let tampered = dir.path().join("tampered.json");
-    std::fs::write(&tampered, good.replace("\"name\":\"python-ply\"", "\"name\":\"python-plx\"")).unwrap();
+    std::fs::write(
+        &tampered,
+        good.replace("\"name\":\"python-ply\"", "\"name\":\"python-plx\""),
+    )
+    .unwrap();
 
     let trigger = Trigger::start(&cfg);
     let base = format!("http://127.0.0.1:{hport}");
     util::wait_for("readyz", T, || {
-        reqwest::blocking::get(format!("{base}/readyz")).ok().filter(|r| r.status() == 200)
+        reqwest::blocking::get(format!("{base}/readyz"))
+            .ok()
+            .filter(|r| r.status() == 200)
     });
     let health = reqwest::blocking::get(format!("{base}/healthz")).unwrap();
     assert_eq!(health.status(), 200);
     assert!(health.text().unwrap().starts_with("ok"));
     let before = scrape(hport);
     assert_eq!(v(&before, "taskotron_trigger_outbox_depth"), 0.0);
-    assert_eq!(v(&before, "taskotron_trigger_submit_failures_total{reason=\"unavailable\"}"), 0.0);
+    assert_eq!(
+        v(
+            &before,
+            "taskotron_trigger_submit_failures_total{reason=\"unavailable\"}"
+        ),
+        0.0
+    );
 
     // The master is down (503): a good message, its duplicate and a tampered copy arrive.
     let mut publisher = Publisher::start(
@@ -86,16 +105,30 @@ fn trigger_metrics_follow_messages_and_submissions() {
     let stuck = util::wait_for("jobs stuck in the outbox", T, || {
         let t = scrape(hport);
         (v(&t, "taskotron_trigger_messages_duplicate_total") == 1.0
-            && v(&t, "taskotron_trigger_submit_failures_total{reason=\"unavailable\"}") >= 1.0)
+            && v(
+                &t,
+                "taskotron_trigger_submit_failures_total{reason=\"unavailable\"}",
+            ) >= 1.0)
             .then_some(t)
     });
-    assert_eq!(v(&stuck, &format!("taskotron_trigger_messages_total{{topic=\"{TOPIC}\"}}")), 3.0, "{stuck}");
+    assert_eq!(
+        v(
+            &stuck,
+            &format!("taskotron_trigger_messages_total{{topic=\"{TOPIC}\"}}")
+        ),
+        3.0,
+        "{stuck}"
+    );
     assert_eq!(v(&stuck, "taskotron_trigger_signature_failures_total"), 1.0);
     let jobs = v(&stuck, "taskotron_trigger_jobs_total");
     assert!(jobs >= 1.0, "{stuck}");
     assert!(rule_matches(&stuck) >= 1.0, "{stuck}");
     assert!(rule_matches(&stuck) <= jobs, "{stuck}");
-    assert_eq!(v(&stuck, "taskotron_trigger_outbox_depth"), jobs, "nothing submitted yet");
+    assert_eq!(
+        v(&stuck, "taskotron_trigger_outbox_depth"),
+        jobs,
+        "nothing submitted yet"
+    );
     assert_eq!(v(&stuck, "taskotron_trigger_submitted_total"), 0.0);
 
     // The master recovers: the outbox drains and every job is counted as submitted.
@@ -126,9 +159,18 @@ fn bad_listen_address_is_a_clear_startup_error() {
     let status = trigger.guard.wait_exit(T);
     assert!(!status.success());
     util::wait_for("error in log", T, || {
-        trigger.log().contains(&format!("http.listen 127.0.0.1:{port}: cannot bind")).then_some(())
+        trigger
+            .log()
+            .contains(&format!("http.listen 127.0.0.1:{port}: cannot bind"))
+            .then_some(())
     });
-    let bad = write_config(dir.path(), util::free_port(), "http://127.0.0.1:9", &rules, "http:\n  listen: nowhere\n");
+    let bad = write_config(
+        dir.path(),
+        util::free_port(),
+        "http://127.0.0.1:9",
+        &rules,
+        "http:\n  listen: nowhere\n",
+    );
     let out = std::process::Command::new(util::bin("taskotron-trigger"))
         .args(["run", "--config"])
         .arg(&bad)
@@ -136,5 +178,8 @@ fn bad_listen_address_is_a_clear_startup_error() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("http.listen") || err.contains("listen"), "{err}");
+    assert!(
+        err.contains("http.listen") || err.contains("listen"),
+        "{err}"
+    );
 }

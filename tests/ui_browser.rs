@@ -50,20 +50,30 @@ fn queue_lists_the_job_and_job_page_streams_the_running_step_live() {
             .find(|s| s["name"] == "runtask")?["logs"][0]["num_lines"]
             .as_i64()?;
         // Wait until runtask has reached the gate action, so the marker below is still ahead.
-        (running && stdio > 0).then(|| j["job"]["brid"].as_i64()).flatten()
+        (running && stdio > 0)
+            .then(|| j["job"]["brid"].as_i64())
+            .flatten()
     });
     util::wait_for("runtask at the gate", T, || {
         let j = job(&env, uuid);
-        let logid = j["builds"][0]["steps"].as_array()?.iter().find(|s| s["name"] == "runtask")?["logs"][0]["logid"]
+        let logid = j["builds"][0]["steps"]
+            .as_array()?
+            .iter()
+            .find(|s| s["name"] == "runtask")?["logs"][0]["logid"]
             .as_i64()?;
-        let raw = reqwest::blocking::get(env.url(&format!("/api/v2/logs/{logid}/raw"))).ok()?.text().ok()?;
+        let raw = reqwest::blocking::get(env.url(&format!("/api/v2/logs/{logid}/raw")))
+            .ok()?
+            .text()
+            .ok()?;
         raw.contains("wait for the gate").then_some(())
     });
 
     b.goto(&env.url(&format!("/ui/jobs/{brid}")));
     let pre = "pre[data-live-log]";
     assert!(!b.find_all(pre).is_empty(), "no live log on the job page");
-    util::wait_for("live status", T, || (b.text_of(".live-status") == "live").then_some(()));
+    util::wait_for("live status", T, || {
+        (b.text_of(".live-status") == "live").then_some(())
+    });
     let before = b.text_of(pre);
     assert!(before.contains("wait for the gate"), "{before}");
     assert!(!before.contains("[4/4] report"), "{before}");
@@ -76,8 +86,15 @@ fn queue_lists_the_job_and_job_page_streams_the_running_step_live() {
         let t = b.text_of(pre);
         t.contains("[4/4] report").then_some(t)
     });
-    assert_eq!(b.eval("return window.__sameDocument || 'reloaded';"), "yes", "page was reloaded");
-    assert!(live.starts_with(before.trim_end()), "lines were lost or repeated:\n{before}\n---\n{live}");
+    assert_eq!(
+        b.eval("return window.__sameDocument || 'reloaded';"),
+        "yes",
+        "page was reloaded"
+    );
+    assert!(
+        live.starts_with(before.trim_end()),
+        "lines were lost or repeated:\n{before}\n---\n{live}"
+    );
     b.screenshot("ui-job-live");
     let done = env.wait_done(uuid, T);
     assert_eq!(done["results"], 0, "{done}");
@@ -88,7 +105,9 @@ fn queue_lists_the_job_and_job_page_streams_the_running_step_live() {
     // The finished job page links its artifacts (the outcome table is covered in ui_pages.rs).
     b.goto(&env.url(&format!("/ui/jobs/{brid}")));
     assert!(b.text_of("dl.summary").contains("success"));
-    assert!(!b.find_all(&format!("a[href=\"/artifacts/{uuid}/\"]")).is_empty());
+    assert!(!b
+        .find_all(&format!("a[href=\"/artifacts/{uuid}/\"]"))
+        .is_empty());
     b.screenshot("ui-job-finished");
 }
 
@@ -102,14 +121,19 @@ fn worker_pause_button_pauses_the_worker() {
     // Without signing in there are no buttons.
     b.goto(&env.url("/ui/workers"));
     assert!(b.text_of("#worker-w1").contains("active"));
-    assert!(b.find_all("#pause-w1").is_empty(), "pause button shown to an anonymous user");
+    assert!(
+        b.find_all("#pause-w1").is_empty(),
+        "pause button shown to an anonymous user"
+    );
 
     // Sign in with a token, then pause.
     b.goto(&env.url("/ui/login"));
     let token = b.find("#token");
     b.type_text(&token, TOKEN);
     b.click(&b.find("#login-submit"));
-    util::wait_for("workers page after sign-in", T, || b.current_url().ends_with("/ui/workers").then_some(()));
+    util::wait_for("workers page after sign-in", T, || {
+        b.current_url().ends_with("/ui/workers").then_some(())
+    });
     b.click(&b.find("#pause-w1"));
     util::wait_for("paused row", T, || {
         (b.find_all("#worker-w1[data-paused=\"true\"]").len() == 1).then_some(())

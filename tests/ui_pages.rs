@@ -29,7 +29,11 @@ fn ok_page(env: &Env, path: &str) -> String {
 /// The runtask step's stdio log id of a job.
 fn runtask_log(env: &Env, uuid: &str) -> Option<i64> {
     let j = env.get(&format!("/api/ops/jobs/{uuid}"));
-    j["builds"][0]["steps"].as_array()?.iter().find(|s| s["name"] == "runtask")?["logs"][0]["logid"].as_i64()
+    j["builds"][0]["steps"]
+        .as_array()?
+        .iter()
+        .find(|s| s["name"] == "runtask")?["logs"][0]["logid"]
+        .as_i64()
 }
 
 fn lines_of(events: &[SseEvent]) -> Vec<String> {
@@ -50,34 +54,61 @@ fn pages_without_javascript_and_sse_resume() {
     env.wait_workers(1);
     let logid = util::wait_for("runtask at the gate", T, || {
         let logid = runtask_log(&env, uuid)?;
-        let raw = reqwest::blocking::get(env.url(&format!("/api/v2/logs/{logid}/raw"))).ok()?.text().ok()?;
+        let raw = reqwest::blocking::get(env.url(&format!("/api/v2/logs/{logid}/raw")))
+            .ok()?
+            .text()
+            .ok()?;
         raw.contains("wait for the gate").then_some(logid)
     });
-    let brid = env.get(&format!("/api/ops/jobs/{uuid}"))["job"]["brid"].as_i64().unwrap();
+    let brid = env.get(&format!("/api/ops/jobs/{uuid}"))["job"]["brid"]
+        .as_i64()
+        .unwrap();
 
     // Queue page: the running job, accessible structure, nothing loaded from elsewhere.
     let q = ok_page(&env, "/ui/");
     assert!(q.contains("<html lang=\"en\">") && q.contains("<main id=\"main\">"));
     assert!(q.contains("class=\"skip\" href=\"#main\""));
-    assert!(q.contains(&format!("data-uuid=\"{uuid}\"")) && q.contains("running"), "{q}");
+    assert!(
+        q.contains(&format!("data-uuid=\"{uuid}\"")) && q.contains("running"),
+        "{q}"
+    );
     for page_html in [&q, &ok_page(&env, &format!("/ui/jobs/{brid}"))] {
-        assert!(!page_html.contains("src=\"http") && !page_html.contains("href=\"http"), "external resource");
+        assert!(
+            !page_html.contains("src=\"http") && !page_html.contains("href=\"http"),
+            "external resource"
+        );
     }
     assert_eq!(page(&env, "/").0, 200, "/ redirects to the UI");
 
     // The live stream: first batch from line 0, then a reconnect with Last-Event-ID continues.
     let port = env.http_port;
-    let first = read_sse(port, &format!("/ui/logs/{logid}/events?from=0"), None, |ev| {
-        ev.iter().any(|e| e.event == "lines")
-    });
-    let id = first.iter().find(|e| e.event == "lines").unwrap().id.clone().unwrap();
+    let first = read_sse(
+        port,
+        &format!("/ui/logs/{logid}/events?from=0"),
+        None,
+        |ev| ev.iter().any(|e| e.event == "lines"),
+    );
+    let id = first
+        .iter()
+        .find(|e| e.event == "lines")
+        .unwrap()
+        .id
+        .clone()
+        .unwrap();
     let got_first = lines_of(&first);
-    assert_eq!(got_first.len().to_string(), id, "event id is the next line number");
+    assert_eq!(
+        got_first.len().to_string(),
+        id,
+        "event id is the next line number"
+    );
     env.set_gate(false);
     // `?from=0` again: the Last-Event-ID header must win, or lines would repeat.
-    let rest = read_sse(port, &format!("/ui/logs/{logid}/events?from=0"), Some(&id), |ev| {
-        ev.iter().any(|e| e.event == "end")
-    });
+    let rest = read_sse(
+        port,
+        &format!("/ui/logs/{logid}/events?from=0"),
+        Some(&id),
+        |ev| ev.iter().any(|e| e.event == "end"),
+    );
     let mut all = got_first.clone();
     all.extend(lines_of(&rest));
     let contents: Value = env.get(&format!("/api/v2/logs/{logid}/contents"));
@@ -87,11 +118,19 @@ fn pages_without_javascript_and_sse_resume() {
         .lines()
         .map(str::to_string)
         .collect();
-    assert_eq!(all, stored, "SSE lines (with resume) == the stored log, nothing lost or repeated");
+    assert_eq!(
+        all, stored,
+        "SSE lines (with resume) == the stored log, nothing lost or repeated"
+    );
     assert!(all.iter().any(|l| l.contains("[4/4] report")));
     assert_eq!(rest.last().unwrap().event, "end");
     // A finished log: the stream ends at once.
-    let again = read_sse(port, &format!("/ui/logs/{logid}/events"), Some(&stored.len().to_string()), |_| false);
+    let again = read_sse(
+        port,
+        &format!("/ui/logs/{logid}/events"),
+        Some(&stored.len().to_string()),
+        |_| false,
+    );
     assert_eq!(again.len(), 1);
     assert_eq!(again[0].event, "end");
 
@@ -99,10 +138,15 @@ fn pages_without_javascript_and_sse_resume() {
     assert_eq!(done["results"], 0);
     // The full log page, complete (no live attributes any more).
     let log_page = ok_page(&env, &format!("/ui/logs/{logid}"));
-    assert!(log_page.contains("[4/4] report") && !log_page.contains("data-live-log"), "{log_page}");
+    assert!(
+        log_page.contains("[4/4] report") && !log_page.contains("data-live-log"),
+        "{log_page}"
+    );
 
     // Outcomes: the job page renders taskotron/results.yml from the artifacts (escaped).
-    let results = env.root().join(format!("data/artifacts/{uuid}/taskotron/results.yml"));
+    let results = env
+        .root()
+        .join(format!("data/artifacts/{uuid}/taskotron/results.yml"));
     std::fs::write(
         &results,
         "results:\n  - item: pages-bash-5.0-1.fc32\n    type: koji_build\n    checkname: dist.rpmlint\n    outcome: PASSED\n    note: 0 errors\n  - item: pages-bash-5.0-1.fc32\n    type: koji_build\n    checkname: dist.abicheck\n    outcome: FAILED\n    note: \"<script>alert(1)</script>\"\n    artifact: output.log\n",
@@ -113,12 +157,19 @@ fn pages_without_javascript_and_sse_resume() {
     assert!(jp.contains("dist.rpmlint") && jp.contains("o-PASSED") && jp.contains("o-FAILED"));
     assert!(jp.contains("&lt;script&gt;alert(1)&lt;/script&gt;") && !jp.contains("<script>alert"));
     assert!(jp.contains(&format!("href=\"/artifacts/{uuid}/output.log\"")));
-    assert_eq!(ok_page(&env, &format!("/ui/jobs/{uuid}")), jp, "a job is also found by uuid");
+    assert_eq!(
+        ok_page(&env, &format!("/ui/jobs/{uuid}")),
+        jp,
+        "a job is also found by uuid"
+    );
 
     // Search and filters.
     assert!(ok_page(&env, "/ui/jobs?q=demo").contains(&format!("data-uuid=\"{uuid}\"")));
     assert!(ok_page(&env, "/ui/jobs?q=pages-bash").contains(&format!("data-uuid=\"{uuid}\"")));
-    assert!(ok_page(&env, "/ui/jobs?q=ages-bash").contains("No jobs match."), "item search is by prefix");
+    assert!(
+        ok_page(&env, "/ui/jobs?q=ages-bash").contains("No jobs match."),
+        "item search is by prefix"
+    );
     assert!(ok_page(&env, "/ui/jobs?state=pending").contains("No jobs match."));
     assert!(ok_page(&env, "/ui/jobs?state=finished").contains(&format!("data-uuid=\"{uuid}\"")));
     assert_eq!(page(&env, "/ui/jobs?state=bogus").0, 400);
@@ -128,10 +179,16 @@ fn pages_without_javascript_and_sse_resume() {
 
     // Repos page: the configured task with its head.
     let repos = ok_page(&env, "/ui/repos");
-    assert!(repos.contains(">demo<") && repos.contains("r-success"), "{repos}");
+    assert!(
+        repos.contains(">demo<") && repos.contains("r-success"),
+        "{repos}"
+    );
 
     // Worker controls: refused without a token or from another origin; a token works.
-    let c = reqwest::blocking::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let c = reqwest::blocking::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
     let anon = c.post(env.url("/ui/workers/w1/pause")).send().unwrap();
     assert_eq!(anon.status(), 403);
     let cross = c
@@ -150,13 +207,29 @@ fn pages_without_javascript_and_sse_resume() {
         .unwrap();
     assert_eq!(login.status(), 303);
     let cookie = login.headers()["set-cookie"].to_str().unwrap().to_string();
-    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"), "{cookie}");
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
     let cookie = cookie.split(';').next().unwrap().to_string();
-    let paused = c.post(env.url("/ui/workers/w1/pause")).header("Cookie", &cookie).send().unwrap();
+    let paused = c
+        .post(env.url("/ui/workers/w1/pause"))
+        .header("Cookie", &cookie)
+        .send()
+        .unwrap();
     assert_eq!(paused.status(), 303);
     assert_eq!(env.get("/api/v2/workers/w1")["workers"][0]["paused"], true);
-    let wp = c.get(env.url("/ui/workers")).header("Cookie", &cookie).send().unwrap().text().unwrap();
-    assert!(wp.contains("id=\"unpause-w1\"") && wp.contains("badge paused"), "{wp}");
+    let wp = c
+        .get(env.url("/ui/workers"))
+        .header("Cookie", &cookie)
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(
+        wp.contains("id=\"unpause-w1\"") && wp.contains("badge paused"),
+        "{wp}"
+    );
     let bad_login = c
         .post(env.url("/ui/login"))
         .header("Content-Type", "application/x-www-form-urlencoded")
@@ -170,13 +243,34 @@ fn pages_without_javascript_and_sse_resume() {
 fn fill(db: &std::path::Path, n: i64) {
     let mut c = rusqlite::Connection::open(db).unwrap();
     let tx = c.transaction().unwrap();
-    let builder: i64 = tx.query_row("SELECT builderid FROM builders WHERE name = 'x86_64'", [], |r| r.get(0)).unwrap();
-    let worker: i64 = tx.query_row("SELECT workerid FROM workers WHERE name = 'w1'", [], |r| r.get(0)).unwrap();
-    tx.execute("INSERT INTO sourcestamps(created_at) VALUES (0)", []).unwrap();
+    let builder: i64 = tx
+        .query_row(
+            "SELECT builderid FROM builders WHERE name = 'x86_64'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let worker: i64 = tx
+        .query_row("SELECT workerid FROM workers WHERE name = 'w1'", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    tx.execute("INSERT INTO sourcestamps(created_at) VALUES (0)", [])
+        .unwrap();
     let ssid = tx.last_insert_rowid();
-    tx.execute("INSERT INTO buildsets(submitted_at, ssid, complete) VALUES (0, ?1, 1)", [ssid]).unwrap();
+    tx.execute(
+        "INSERT INTO buildsets(submitted_at, ssid, complete) VALUES (0, ?1, 1)",
+        [ssid],
+    )
+    .unwrap();
     let bsid = tx.last_insert_rowid();
-    let tasks = ["rpmlint", "abicheck", "rpmdeplint", "python-versions", "demo"];
+    let tasks = [
+        "rpmlint",
+        "abicheck",
+        "rpmdeplint",
+        "python-versions",
+        "demo",
+    ];
     {
         let mut req = tx
             .prepare(
@@ -196,14 +290,37 @@ fn fill(db: &std::path::Path, n: i64) {
             let finished = i <= n;
             let item = format!("pkg-{}-1.0-{i}.fc32", i % 5000);
             let task = tasks[(i % 5) as usize];
-            let (claimed, complete, complete_at, result) =
-                if finished { (Some(t), 1, Some(t + 60), Some(i % 3)) } else { (None, 0, None, None) };
-            req.execute(rusqlite::params![bsid, builder, t, claimed, complete, complete_at, result,
-                format!("fill-{i}"), task, item])
-                .unwrap();
+            let (claimed, complete, complete_at, result) = if finished {
+                (Some(t), 1, Some(t + 60), Some(i % 3))
+            } else {
+                (None, 0, None, None)
+            };
+            req.execute(rusqlite::params![
+                bsid,
+                builder,
+                t,
+                claimed,
+                complete,
+                complete_at,
+                result,
+                format!("fill-{i}"),
+                task,
+                item
+            ])
+            .unwrap();
             let brid = tx.last_insert_rowid();
             if finished {
-                build.execute(rusqlite::params![i, builder, brid, worker, t, t + 60, i % 3]).unwrap();
+                build
+                    .execute(rusqlite::params![
+                        i,
+                        builder,
+                        brid,
+                        worker,
+                        t,
+                        t + 60,
+                        i % 3
+                    ])
+                    .unwrap();
             }
         }
     }
@@ -230,7 +347,8 @@ fn listing_pages_with_100000_builds() {
     fill(&env.root().join("data/master.sqlite"), n);
     env.start_master();
 
-    let mut report = format!("UI with {n} finished builds + 20 queued (median of 5 GETs, debug build):\n");
+    let mut report =
+        format!("UI with {n} finished builds + 20 queued (median of 5 GETs, debug build):\n");
     let paths = [
         "/ui/",
         "/ui/jobs",
@@ -251,7 +369,10 @@ fn listing_pages_with_100000_builds() {
             "/ui/" => assert!(body.contains("<strong>20</strong> queued"), "{body}"),
             "/ui/jobs" => {
                 assert_eq!(body.matches("<tr data-uuid=").count(), 50);
-                assert!(body.contains(&format!("before={}", n + 20 - 49)), "next page link");
+                assert!(
+                    body.contains(&format!("before={}", n + 20 - 49)),
+                    "next page link"
+                );
             }
             "/ui/jobs?q=pkg-4242-" => {
                 // items pkg-4242-1.0-<i> for i = 4242, 9242, ... (20 of them)
@@ -259,12 +380,19 @@ fn listing_pages_with_100000_builds() {
             }
             "/ui/jobs?q=rpmlint&before=30000" => {
                 assert_eq!(body.matches("<tr data-uuid=").count(), 50);
-                assert!(body.contains("data-uuid=\"fill-29995\""), "newest rpmlint job below 30000");
+                assert!(
+                    body.contains("data-uuid=\"fill-29995\""),
+                    "newest rpmlint job below 30000"
+                );
             }
             "/ui/jobs/77777" => assert!(body.contains("fill-77777")),
             _ => {}
         }
     }
     eprintln!("{report}");
-    std::fs::write(ui_support::artifacts_dir().join("ui-100k-timings.txt"), &report).unwrap();
+    std::fs::write(
+        ui_support::artifacts_dir().join("ui-100k-timings.txt"),
+        &report,
+    )
+    .unwrap();
 }

@@ -35,14 +35,25 @@ pub struct Browser {
 impl Browser {
     pub fn start() -> Browser {
         let port = util::free_port();
-        let log = std::fs::File::create(artifacts_dir().join(format!("chromedriver-{port}.log"))).unwrap();
+        let log = std::fs::File::create(artifacts_dir().join(format!("chromedriver-{port}.log")))
+            .unwrap();
         let mut cmd = Command::new("/usr/bin/chromedriver");
-        cmd.arg(format!("--port={port}")).stdout(Stdio::null()).stderr(log);
+        cmd.arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(log);
         let driver = ChildGuard::spawn("chromedriver", &mut cmd);
         let base = format!("http://127.0.0.1:{port}");
-        let http = reqwest::blocking::Client::builder().timeout(Duration::from_secs(120)).build().unwrap();
+        let http = reqwest::blocking::Client::builder()
+            .timeout(Duration::from_secs(120))
+            .build()
+            .unwrap();
         util::wait_for("chromedriver ready", Duration::from_secs(30), || {
-            let v: Value = http.get(format!("{base}/status")).send().ok()?.json().ok()?;
+            let v: Value = http
+                .get(format!("{base}/status"))
+                .send()
+                .ok()?
+                .json()
+                .ok()?;
             (v["value"]["ready"] == true).then_some(())
         });
         let profile = tempfile::tempdir().unwrap();
@@ -69,7 +80,13 @@ impl Browser {
             .as_str()
             .unwrap_or_else(|| panic!("no session: {v}"))
             .to_string();
-        Browser { base, session, http, _profile: profile, _driver: driver }
+        Browser {
+            base,
+            session,
+            http,
+            _profile: profile,
+            _driver: driver,
+        }
     }
 
     fn cmd(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
@@ -78,7 +95,9 @@ impl Browser {
         if let Some(b) = body {
             req = req.json(&b);
         }
-        let resp = req.send().unwrap_or_else(|e| panic!("WebDriver {path}: {e}"));
+        let resp = req
+            .send()
+            .unwrap_or_else(|e| panic!("WebDriver {path}: {e}"));
         let status = resp.status();
         let v: Value = resp.json().unwrap();
         assert!(status.is_success(), "WebDriver {path}: {status} {v}");
@@ -90,12 +109,19 @@ impl Browser {
     }
 
     pub fn current_url(&self) -> String {
-        self.cmd(reqwest::Method::GET, "/url", None).as_str().unwrap_or("").to_string()
+        self.cmd(reqwest::Method::GET, "/url", None)
+            .as_str()
+            .unwrap_or("")
+            .to_string()
     }
 
     /// Elements matching a CSS selector (empty when none).
     pub fn find_all(&self, css: &str) -> Vec<String> {
-        let v = self.cmd(reqwest::Method::POST, "/elements", Some(json!({"using": "css selector", "value": css})));
+        let v = self.cmd(
+            reqwest::Method::POST,
+            "/elements",
+            Some(json!({"using": "css selector", "value": css})),
+        );
         v.as_array()
             .unwrap()
             .iter()
@@ -104,35 +130,58 @@ impl Browser {
     }
 
     pub fn find(&self, css: &str) -> String {
-        self.find_all(css).into_iter().next().unwrap_or_else(|| panic!("no element {css:?} on {}", self.current_url()))
+        self.find_all(css)
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| panic!("no element {css:?} on {}", self.current_url()))
     }
 
     pub fn text(&self, el: &str) -> String {
-        self.cmd(reqwest::Method::GET, &format!("/element/{el}/text"), None).as_str().unwrap_or("").to_string()
+        self.cmd(reqwest::Method::GET, &format!("/element/{el}/text"), None)
+            .as_str()
+            .unwrap_or("")
+            .to_string()
     }
 
     pub fn click(&self, el: &str) {
-        self.cmd(reqwest::Method::POST, &format!("/element/{el}/click"), Some(json!({})));
+        self.cmd(
+            reqwest::Method::POST,
+            &format!("/element/{el}/click"),
+            Some(json!({})),
+        );
     }
 
     pub fn type_text(&self, el: &str, text: &str) {
-        self.cmd(reqwest::Method::POST, &format!("/element/{el}/value"), Some(json!({"text": text})));
+        self.cmd(
+            reqwest::Method::POST,
+            &format!("/element/{el}/value"),
+            Some(json!({"text": text})),
+        );
     }
 
     /// Runs JavaScript in the page and returns its value.
     pub fn eval(&self, script: &str) -> Value {
-        self.cmd(reqwest::Method::POST, "/execute/sync", Some(json!({"script": script, "args": []})))
+        self.cmd(
+            reqwest::Method::POST,
+            "/execute/sync",
+            Some(json!({"script": script, "args": []})),
+        )
     }
 
     /// Text of the first element matching `css`, or "" when there is none.
     pub fn text_of(&self, css: &str) -> String {
-        self.find_all(css).first().map(|e| self.text(e)).unwrap_or_default()
+        self.find_all(css)
+            .first()
+            .map(|e| self.text(e))
+            .unwrap_or_default()
     }
 
     /// Saves a PNG screenshot as target/test-artifacts/<name>.png.
     pub fn screenshot(&self, name: &str) -> PathBuf {
         let b64 = self.cmd(reqwest::Method::GET, "/screenshot", None);
-        let png = base64::engine::general_purpose::STANDARD.decode(b64.as_str().unwrap()).unwrap();
+        let png = base64::engine::general_purpose::STANDARD
+            .decode(b64.as_str().unwrap())
+            .unwrap();
         assert!(png.starts_with(b"\x89PNG"), "screenshot is not a PNG");
         let path = artifacts_dir().join(format!("{name}.png"));
         std::fs::write(&path, png).unwrap();
@@ -142,7 +191,10 @@ impl Browser {
 
 impl Drop for Browser {
     fn drop(&mut self) {
-        let _ = self.http.delete(format!("{}/session/{}", self.base, self.session)).send();
+        let _ = self
+            .http
+            .delete(format!("{}/session/{}", self.base, self.session))
+            .send();
     }
 }
 
@@ -164,7 +216,8 @@ pub fn read_sse(
 ) -> Vec<SseEvent> {
     let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-    let mut req = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAccept: text/event-stream\r\n");
+    let mut req =
+        format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAccept: text/event-stream\r\n");
     if let Some(id) = last_event_id {
         req.push_str(&format!("Last-Event-ID: {id}\r\n"));
     }
@@ -246,7 +299,12 @@ pub fn promtool_check(text: &str) -> Result<(), String> {
         .stderr(Stdio::piped())
         .spawn()
         .expect("promtool (Debian's prometheus package)");
-    child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
     let out = child.wait_with_output().unwrap();
     if out.status.success() {
         Ok(())
@@ -263,6 +321,9 @@ pub fn promtool_check(text: &str) -> Result<(), String> {
 /// Value of one sample (`name{labels}` exactly as written) in a scrape, or None.
 pub fn sample(text: &str, series: &str) -> Option<f64> {
     text.lines()
-        .find_map(|l| l.strip_prefix(series).and_then(|rest| rest.strip_prefix(' ')))
+        .find_map(|l| {
+            l.strip_prefix(series)
+                .and_then(|rest| rest.strip_prefix(' '))
+        })
         .and_then(|v| v.trim().parse().ok())
 }

@@ -43,18 +43,18 @@ pub async fn jobs(
     let Some(state) = JobState::parse(q.get("state").map(String::as_str).unwrap_or("")) else {
         return bad("state: expected pending, running, finished or all");
     };
-    let num = |k: &str| -> Result<Option<i64>, Response> {
+    let num = |k: &str| -> Result<Option<i64>, String> {
         match q.get(k).filter(|s| !s.is_empty()) {
             None => Ok(None),
             Some(s) => s
                 .parse()
                 .map(Some)
-                .map_err(|_| bad(&format!("{k}: expected an integer"))),
+                .map_err(|_| format!("{k}: expected an integer")),
         }
     };
     let (before, limit) = match (num("before"), num("limit")) {
         (Ok(b), Ok(l)) => (b, l.unwrap_or(50)),
-        (Err(r), _) | (_, Err(r)) => return r,
+        (Err(msg), _) | (_, Err(msg)) => return bad(&msg),
     };
     let query = JobQuery {
         state,
