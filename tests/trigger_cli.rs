@@ -142,8 +142,18 @@ fn bad_rules_bad_config_and_usage_errors_have_clear_messages_and_exit_codes() {
     assert!(err.contains("rule 0: when.tag.$regex"), "{err}");
 
     // `run` refuses to start with that rules file, naming the rule.
-    let cfg = write_config(dir.path(), util::free_port(), "http://127.0.0.1:1", &rules, "");
-    let out = trigger().args(["run", "--config"]).arg(&cfg).output().unwrap();
+    let cfg = write_config(
+        dir.path(),
+        util::free_port(),
+        "http://127.0.0.1:1",
+        &rules,
+        "",
+    );
+    let out = trigger()
+        .args(["run", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("rule 0: when.tag.$regex"));
 
