@@ -52,15 +52,16 @@ pub async fn run(a: Args) -> anyhow::Result<()> {
         environment: a.environment.clone(),
         ..Config::default()
     };
-    let tmp;
+    let mut tmp: Option<PathBuf> = None;
     let discoverer = if a.no_discover {
         None
     } else {
         let dir = match &a.git_cache_dir {
             Some(d) => d.clone(),
             None => {
-                tmp = tempfile_dir()?;
-                tmp.clone()
+                let d = tempfile_dir()?;
+                tmp = Some(d.clone());
+                d
             }
         };
         Some(Discoverer::new(&dir, Duration::ZERO))
@@ -110,6 +111,9 @@ pub async fn run(a: Args) -> anyhow::Result<()> {
         }
     }
     print!("{out}");
+    if let Some(d) = tmp {
+        let _ = std::fs::remove_dir_all(d);
+    }
     Ok(())
 }
 
