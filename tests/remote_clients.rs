@@ -417,6 +417,12 @@ fn tag_latest_stable_and_build_logs() {
             "baz-2-1.fc27.noarch.rpm"
         ]
     );
+    // Both tagged builds' RPM lists in one round trip, all checksums in another.
+    let calls = srv.stats().calls;
+    let count = |what: &str| calls.iter().filter(|c| *c == what).count();
+    assert_eq!(count("system.multicall"), 2, "{calls:?}");
+    assert_eq!(count("system.multicall:listRPMs"), 2, "{calls:?}");
+    assert!(!calls.contains(&"listRPMs".to_string()), "{calls:?}");
 
     let latest = with_koji(&srv.koji_url(), &srv.pkg_url(), &s, |k| async move {
         k.latest_stable("bar-1.10-1.fc27").await

@@ -261,6 +261,38 @@ impl Hub {
         list_of(&v, "listRPMs", Rpm::from_value)
     }
 
+    /// `listRPMs` of many builds in one `system.multicall`; one list per build, in order.
+    pub async fn list_rpms_many(
+        &self,
+        builds: &[Build],
+        arches: &[String],
+    ) -> Result<Vec<Vec<Rpm>>, RemoteError> {
+        let arches = Value::Array(arches.iter().map(|a| Value::from(a.as_str())).collect());
+        let calls: Vec<Call<'_>> = builds
+            .iter()
+            .map(|b| {
+                (
+                    "listRPMs",
+                    Vec::new(),
+                    vec![("buildID", Value::Int(b.id)), ("arches", arches.clone())],
+                )
+            })
+            .collect();
+        let answers = self.multicall(&calls).await?;
+        builds
+            .iter()
+            .zip(answers)
+            .map(|(b, a)| match a {
+                Ok(v) => list_of(&v, "listRPMs", Rpm::from_value),
+                Err(Fault { code, string }) => Err(RemoteError::Fault {
+                    method: format!("listRPMs (build {})", b.nvr),
+                    code,
+                    string,
+                }),
+            })
+            .collect()
+    }
+
     /// `listTagged(tag, package=…, latest=…)`.
     pub async fn list_tagged(
         &self,

@@ -38,14 +38,14 @@ impl Koji {
         &self.hub.settings
     }
 
-    /// The files to fetch for `build`'s `rpms` into `dest`, with checksums when the hub has them.
+    /// The files to fetch for `(build, rpm)` pairs into `dest`, with checksums when the hub has
+    /// them (one multicall for all).
     async fn specs(
         &self,
-        build: &Build,
-        rpms: &[Rpm],
+        rpms: &[(&Build, Rpm)],
         dest: &Path,
     ) -> Result<Vec<FileSpec>, RemoteError> {
-        let ids: Vec<i64> = rpms.iter().map(|r| r.id).collect();
+        let ids: Vec<i64> = rpms.iter().map(|(_, r)| r.id).collect();
         let sums = match self.hub.rpm_checksums(&ids).await {
             Ok(s) => s,
             Err(e) => {
@@ -56,7 +56,7 @@ impl Koji {
         Ok(rpms
             .iter()
             .zip(sums)
-            .map(|(rpm, checksum)| FileSpec {
+            .map(|((build, rpm), checksum)| FileSpec {
                 url: rpm.url(&self.pkg_url, build),
                 dest: dest.join(rpm.file_name()),
                 size: rpm.size,
@@ -65,15 +65,17 @@ impl Koji {
             .collect())
     }
 
-    /// The RPMs of `build` matching `sel`.
-    async fn rpms_of(&self, build: &Build, sel: &Selection) -> Result<Vec<Rpm>, RemoteError> {
-        let arches: Vec<String> = sel.arches.iter().cloned().collect();
-        let mut rpms = self.hub.list_rpms(build.id, &arches).await?;
+    /// Applies the debuginfo choice and sorts by file name.
+    fn filter(sel: &Selection, mut rpms: Vec<Rpm>) -> Vec<Rpm> {
         if !sel.debuginfo {
             rpms.retain(|r| !r.is_debuginfo());
         }
         rpms.sort_by_key(Rpm::file_name);
-        Ok(rpms)
+        rpms
+    }
+
+    fn arch_list(sel: &Selection) -> Vec<String> {
+        sel.arches.iter().cloned().collect()
     }
 
     /// Looks up `nvr` (epoch ignored) and downloads its RPMs into `dest`; returns their paths,
@@ -91,9 +93,13 @@ impl Koji {
         if sel.arches.is_empty() {
             return Ok((build, Vec::new()));
         }
-        let rpms = self.rpms_of(&build, sel).await?;
+        let rpms = Self::filter(
+            sel,
+            self.hub.list_rpms(build.id, &Self::arch_list(sel)).await?,
+        );
         tracing::info!(nvr = %nvr, count = rpms.len(), dest = %dest.display(), "fetching RPMs");
-        let specs = self.specs(&build, &rpms, dest).await?;
+        let pairs: Vec<(&Build, Rpm)> = rpms.into_iter().map(|r| (&build, r)).collect();
+        let specs = self.specs(&pairs, dest).await?;
         let files = download::fetch_all(&self.hub.client, self.settings(), specs).await?;
         Ok((build, files))
     }
@@ -111,11 +117,17 @@ impl Koji {
         if sel.arches.is_empty() {
             return Ok(Vec::new());
         }
-        let mut specs = Vec::new();
-        for build in &builds {
-            let rpms = self.rpms_of(build, sel).await?;
-            specs.extend(self.specs(build, &rpms, dest).await?);
-        }
+        // One multicall for the RPM lists of all builds, one for all checksums.
+        let per_build = self
+            .hub
+            .list_rpms_many(&builds, &Self::arch_list(sel))
+            .await?;
+        let pairs: Vec<(&Build, Rpm)> = builds
+            .iter()
+            .zip(per_build)
+            .flat_map(|(b, rpms)| Self::filter(sel, rpms).into_iter().map(move |r| (b, r)))
+            .collect();
+        let specs = self.specs(&pairs, dest).await?;
         download::fetch_all(&self.hub.client, self.settings(), specs).await
     }
 
