@@ -2,7 +2,6 @@
 //! random msgpack trees never make decode panic; whatever decodes re-encodes to the same message.
 
 mod util;
-#[allow(dead_code)]
 mod worker_support;
 
 use taskotron_common::protocol::{decode, decode_bounded, encode, CommandArgs, Value};

@@ -32,6 +32,8 @@ impl FakeMaster {
     }
 
     /// Accepts the next worker connection.
+    // The handshake callback's Result type is fixed by tungstenite.
+    #[allow(clippy::result_large_err)]
     pub async fn accept(&self) -> Conn {
         let (tcp, _) = tokio::time::timeout(WAIT, self.listener.accept())
             .await
