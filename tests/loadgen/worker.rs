@@ -62,8 +62,9 @@ pub async fn serve(shared: Arc<Shared>, index: usize, name: String) -> anyhow::R
     let mut req = shared.worker_url.as_str().into_client_request()?;
     let auth = crate::basic_auth(&name, &shared.worker_password);
     req.headers_mut().insert("Authorization", auth.parse()?);
-    let (ws, _) = tokio_tungstenite::connect_async(req).await?;
-    let _ = ws.get_ref();
+    // TCP_NODELAY: the simulated worker must not add Nagle/delayed-ACK stalls (~40 ms per
+    // round trip) that would be measured as master latency.
+    let (ws, _) = tokio_tungstenite::connect_async_with_config(req, None, true).await?;
     let (mut sink, mut stream) = ws.split();
     let (out, mut out_rx) = mpsc::unbounded_channel::<WsMessage>();
     tokio::spawn(async move {
