@@ -163,6 +163,11 @@ fn stream_lines(cursor: Cursor) -> impl Stream<Item = Result<Event, Infallible>>
                     .data("complete");
                 return Some((Ok(ev), c));
             }
+            // Stopping and idle: close without `end`, so browsers reconnect (with
+            // Last-Event-ID) instead of holding the graceful shutdown open.
+            if c.m.shutting_down() {
+                return None;
+            }
             tokio::time::sleep(POLL).await;
         }
     })

@@ -84,7 +84,7 @@ pub async fn page(State(m): State<Arc<Master>>, headers: HeaderMap) -> Response 
     let admin = is_admin(&m, &headers);
     let mut body = String::new();
     if admin {
-        body.push_str("<p>You can pause, unpause and drain workers. <form class=\"inline\" method=\"post\" action=\"/ui/logout\"><button type=\"submit\">Sign out</button></form></p>");
+        body.push_str("<div class=\"admin-bar\">You can pause, unpause and drain workers. <form class=\"inline\" method=\"post\" action=\"/ui/logout\"><button type=\"submit\">Sign out</button></form></div>");
     } else {
         body.push_str("<p><a href=\"/ui/login\">Sign in with an API token</a> to pause, unpause or drain workers.</p>");
     }
