@@ -127,6 +127,13 @@ fn deploy_run_a_job_rerun_and_add_a_buildslave() {
         "master.yaml was not updated: {:?}",
         third.changed_tasks("master.test")
     );
+    // The changed master.yaml notified the master's restart handler (skipped: no service manager).
+    assert!(
+        third
+            .stdout
+            .contains("RUNNING HANDLER [taskotron_master : Restart taskotron-master]"),
+        "no restart handler for the changed master.yaml"
+    );
     assert_eq!(
         snapshot(&d.host("slave1")),
         slave1_before,
@@ -163,6 +170,37 @@ fn deploy_run_a_job_rerun_and_add_a_buildslave() {
         );
     }
     phase("fourth run done (changed=0)");
+}
+
+/// The system-users path (a real deployment's default) in check mode: it renders and plans
+/// users, groups and ownership for every host without failing, and writes nothing.
+#[test]
+fn check_mode_with_system_users() {
+    let d = TestDeployment::new();
+    let run = d.run_site_with(true, &["--check", "-e", "taskotron_manage_users=true"]);
+    run.assert_ok("check mode with system users");
+    for host in ["master.test", "slave1.test", "slave2.test"] {
+        assert!(run.changed(host) > 0, "{host}: nothing planned");
+    }
+    let planned = run.changed_tasks("slave1.test");
+    assert!(
+        planned
+            .iter()
+            .filter(|t| t.contains("Create the worker users"))
+            .count()
+            == 2,
+        "worker users not planned: {planned:?}"
+    );
+    assert!(
+        run.changed_tasks("master.test")
+            .iter()
+            .any(|t| t.contains("Create the master's system user")),
+        "master user not planned"
+    );
+    assert!(
+        !d.host("slave1").join("home").exists(),
+        "check mode wrote into the prefix"
+    );
 }
 
 /// The rendered configs are what the inventory says, and the sudo rules allow only dnf install.
@@ -206,9 +244,39 @@ fn check_deployed_files(d: &TestDeployment) {
             "unexpected sudo rule: {rule}"
         );
     }
-    assert!(slave1
-        .join("etc/systemd/system/taskotron-worker@.service")
-        .exists());
+    let worker_unit = d.root().join("taskotron-worker@slave1-a.service");
+    std::fs::copy(
+        slave1.join("etc/systemd/system/taskotron-worker@.service"),
+        &worker_unit,
+    )
+    .expect("worker template unit");
+    verify_units(&[
+        master.join("etc/systemd/system/taskotron-master.service"),
+        master.join("etc/systemd/system/taskotron-trigger.service"),
+        worker_unit,
+    ]);
+}
+
+/// `systemd-analyze verify` accepts the deployed units (no unknown keys, absolute existing
+/// executables). It works without a running systemd.
+fn verify_units(units: &[PathBuf]) {
+    let out = Command::new("systemd-analyze")
+        .arg("verify")
+        .args(units)
+        .output();
+    let out = match out {
+        Ok(out) => out,
+        Err(e) => {
+            eprintln!("systemd-analyze not available ({e}); unit files not verified");
+            return;
+        }
+    };
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && stderr.trim().is_empty(),
+        "systemd-analyze verify {units:?}: {}\n{stderr}",
+        out.status
+    );
 }
 
 fn start_master(d: &TestDeployment, logs: &Path, log: &str) -> ChildGuard {

@@ -89,11 +89,13 @@ impl PlaybookRun {
             .values()
             .any(|r| r.failed > 0 || r.unreachable > 0);
         if !self.output.status.success() || failed || self.recap.is_empty() {
+            let stderr = String::from_utf8_lossy(&self.output.stderr);
             panic!(
-                "{what}: ansible-playbook failed ({}):\n{}\n--- stderr ---\n{}",
+                "{what}: ansible-playbook failed ({}):\n{}\n--- errors ---\n{}\n--- stderr ---\n{}",
                 self.output.status,
-                tail(&self.stdout, 150),
-                tail(&String::from_utf8_lossy(&self.output.stderr), 40)
+                tail(&self.stdout, 60),
+                error_lines(&format!("{}\n{stderr}", self.stdout)),
+                tail(&stderr, 40)
             );
         }
     }
@@ -122,8 +124,13 @@ impl PlaybookRun {
     }
 }
 
-/// Runs site.yml with the given inventories and extra-vars files.
-pub fn run_site(scratch: &Path, inventories: &[&Path], extra_vars: &[&Path]) -> PlaybookRun {
+/// Runs site.yml with the given inventories, extra-vars files and further arguments.
+pub fn run_site(
+    scratch: &Path,
+    inventories: &[&Path],
+    extra_vars: &[&Path],
+    args: &[&str],
+) -> PlaybookRun {
     let mut cmd = ansible_command("ansible-playbook", scratch);
     for inv in inventories {
         cmd.arg("-i").arg(inv);
@@ -131,7 +138,8 @@ pub fn run_site(scratch: &Path, inventories: &[&Path], extra_vars: &[&Path]) -> 
     for vars in extra_vars {
         cmd.arg("-e").arg(format!("@{}", vars.display()));
     }
-    cmd.arg("site.yml");
+    // After the vars files: a later -e wins.
+    cmd.args(args).arg("site.yml");
     let output = cmd.output().expect("run ansible-playbook");
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     let recap = parse_recap(&stdout);
@@ -140,6 +148,23 @@ pub fn run_site(scratch: &Path, inventories: &[&Path], extra_vars: &[&Path]) -> 
         stdout,
         recap,
     }
+}
+
+/// The lines reporting failures (`fatal:`, `failed:`, `[ERROR]`) and the few after each.
+fn error_lines(text: &str) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    let mut out = vec![];
+    for (i, line) in lines.iter().enumerate() {
+        if line.starts_with("fatal:") || line.starts_with("failed:") || line.contains("[ERROR]") {
+            out.extend(
+                lines[i.saturating_sub(2)..(i + 4).min(lines.len())]
+                    .iter()
+                    .copied(),
+            );
+            out.push("...");
+        }
+    }
+    out.join("\n")
 }
 
 /// The last `n` lines of `text`.

@@ -116,6 +116,11 @@ impl TestDeployment {
 
     /// Runs site.yml against the test inventory (plus the extra buildslave when `extra`).
     pub fn run_site(&self, extra: bool) -> super::ansible::PlaybookRun {
+        self.run_site_with(extra, &[])
+    }
+
+    /// Like run_site, with more ansible-playbook arguments (`--check`, `-e k=v`).
+    pub fn run_site_with(&self, extra: bool, args: &[&str]) -> super::ansible::PlaybookRun {
         let base = Self::test_file("inventory.local.yml");
         let more = Self::test_file("inventory.local-extra.yml");
         let vars = Self::test_file("local-vars.yml");
@@ -123,7 +128,7 @@ impl TestDeployment {
         if extra {
             inventories.push(more.as_path());
         }
-        super::ansible::run_site(self.root(), &inventories, &[&vars, &self.vars_file])
+        super::ansible::run_site(self.root(), &inventories, &[&vars, &self.vars_file], args)
     }
 }
 
