@@ -174,6 +174,14 @@ fn change_hook_rejects_malformed_changes() {
         ok_body.clone(),
     );
     assert_eq!(s, 403, "bad token");
+    let wrong = basic("hookuser", "nope");
+    let (s, _) = post(&env, "/change_hook", Some(&wrong), form_ct, ok_body.clone());
+    assert_eq!(s, 403, "bad basic credentials");
+    // HTTP Basic with a configured user works too (what a Buildbot-style client sends).
+    let good = basic("hookuser", "hookpw");
+    let basic_body = change_body("basic-1", "foo-1-1.fc40", "x86_64");
+    let (s, t) = post(&env, "/change_hook", Some(&good), form_ct, basic_body);
+    assert_eq!((s, t.as_str()), (200, "1 change found"));
 
     let cases: Vec<(String, &str)> = vec![
         (
@@ -329,8 +337,8 @@ fn change_hook_rejects_malformed_changes() {
     let (s, text) = post(&env, "/change_hook", Some(&bearer), form_ct, other);
     assert_eq!((s, text.as_str()), (200, "1 change found"));
 
-    assert_eq!(env.get("/api/v2/buildrequests")["meta"]["total"], 1);
-    assert_eq!(env.get("/api/v2/changes")["meta"]["total"], 2);
+    assert_eq!(env.get("/api/v2/buildrequests")["meta"]["total"], 2);
+    assert_eq!(env.get("/api/v2/changes")["meta"]["total"], 3);
     healthy(&env);
 }
 

@@ -172,9 +172,38 @@ pub struct AuthConfig {
     /// Accept the REST control calls (force/stop/cancel/worker control) without a token.
     #[serde(default)]
     pub open_control: bool,
+    /// Users accepted with HTTP Basic auth on write endpoints (what Buildbot's
+    /// `change_hook_auth` / `www.auth` clients send).
+    #[serde(default)]
+    pub users: Vec<UserConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserConfig {
+    pub name: String,
+    #[serde(default)]
+    pub password: Option<String>,
+    /// `sha256$<salt>$<hex>` (same format as workers' `password_hash`).
+    #[serde(default)]
+    pub password_hash: Option<String>,
 }
 
 impl AuthConfig {
+    /// True if `name`/`password` match one of `users`.
+    pub fn user_ok(&self, name: &str, password: &str) -> bool {
+        self.users.iter().any(|u| {
+            u.name == name
+                && (u
+                    .password_hash
+                    .as_deref()
+                    .is_some_and(|h| verify_hash(h, password))
+                    || u.password
+                        .as_deref()
+                        .is_some_and(|p| constant_eq(p.as_bytes(), password.as_bytes())))
+        })
+    }
+
     pub fn token_ok(&self, token: &str) -> bool {
         self.tokens
             .iter()
@@ -405,6 +434,22 @@ impl Config {
             return Err(
                 "heartbeat.interval and heartbeat.timeout: expected positive seconds".into(),
             );
+        }
+        for (i, u) in self.auth.users.iter().enumerate() {
+            if u.password.is_none() && u.password_hash.is_none() {
+                return Err(format!(
+                    "auth.users[{i}] ({}): expected `password` or `password_hash`",
+                    u.name
+                ));
+            }
+            if u.password_hash
+                .as_deref()
+                .is_some_and(|h| parse_hash(h).is_none())
+            {
+                return Err(format!(
+                    "auth.users[{i}].password_hash: expected `sha256$<salt>$<64 hex digits>`"
+                ));
+            }
         }
         if self.retry.max_attempts == 0 {
             return Err("retry.max_attempts: expected at least 1".into());

@@ -124,7 +124,7 @@ impl Env {
         let cfg = format!(
             "data_dir: {data}\nworker_host: 127.0.0.1\nworker_port: {worker_port}\nhttp:\n  listen: 127.0.0.1:{http_port}\n\
              workers:\n{workers}tasks:\n  - {{name: demo, url: {task}, branch: master}}\n\
-             heartbeat: {{interval: {hi}, timeout: {ht}}}\nauth:\n  tokens: [{TOKEN}]\n\
+             heartbeat: {{interval: {hi}, timeout: {ht}}}\nauth:\n  tokens: [{TOKEN}]\n  users: [{{name: hookuser, password: hookpw}}]\n\
              runtask:\n  command: runtask\n  env:\n    TASKOTRON_CONFIG: {rcfg}\n\
              build:\n  shutdown_grace: 20\nmirror:\n  refresh_interval: 0\n{extra}",
             data = root.join("data").display(),

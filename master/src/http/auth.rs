@@ -1,5 +1,6 @@
 //! Write-endpoint authorisation: `Authorization: Bearer <token>` with a token from
-//! `auth.tokens`, unless the config opens the endpoint.
+//! `auth.tokens`, or HTTP Basic with a user from `auth.users`, unless the config opens the
+//! endpoint.
 
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -20,12 +21,20 @@ pub fn check(auth: &AuthConfig, headers: &HeaderMap, open: bool) -> Result<(), R
         return Err((
             StatusCode::UNAUTHORIZED,
             [(header::WWW_AUTHENTICATE, "Bearer")],
-            "authorization required: send `Authorization: Bearer <token>` (auth.tokens in the master config)\n",
+            "authorization required: send `Authorization: Bearer <token>` (auth.tokens) or Basic credentials (auth.users)\n",
         )
             .into_response());
     };
-    match value.strip_prefix("Bearer ") {
-        Some(token) if auth.token_ok(token.trim()) => Ok(()),
-        _ => Err((StatusCode::FORBIDDEN, "invalid token\n").into_response()),
+    let ok = if let Some(token) = value.strip_prefix("Bearer ") {
+        auth.token_ok(token.trim())
+    } else if value.starts_with("Basic ") {
+        matches!(crate::workers::server::parse_basic(headers), Ok((u, p)) if auth.user_ok(&u, &p))
+    } else {
+        false
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err((StatusCode::FORBIDDEN, "invalid credentials\n").into_response())
     }
 }
