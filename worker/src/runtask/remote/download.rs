@@ -168,11 +168,15 @@ async fn fetch_once(
     let mut body = resp.bytes_stream();
     let streamed: Result<(), RemoteError> = async {
         while let Some(chunk) = body.next().await {
-            // A connection closed early surfaces here as a body error: that is a truncation.
-            let chunk = chunk.map_err(|_| RemoteError::Truncated {
-                url: spec.url.clone(),
-                got,
-                expected: expected.unwrap_or(0),
+            // A connection closed early surfaces here as a body error: that is a truncation
+            // (or, when the size is unknown, a network error).
+            let chunk = chunk.map_err(|e| match expected {
+                Some(expected) => RemoteError::Truncated {
+                    url: spec.url.clone(),
+                    got,
+                    expected,
+                },
+                None => RemoteError::network(&spec.url, e),
             })?;
             got += chunk.len() as u64;
             if got > expected.unwrap_or(MAX_UNSIZED) {
