@@ -417,3 +417,72 @@ fn koji_tag_messages_are_debounced_per_tag() {
         2
     );
 }
+
+#[test]
+fn publish_feeds_a_real_fedmsg_subscriber_that_verifies_the_signature() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let port = util::free_port();
+    let endpoint = format!("tcp://127.0.0.1:{port}");
+    let ca = util::fixtures().join("fedmsg/test_pki/ca.crt");
+    let mut tail = util::ChildGuard::spawn(
+        "fedmsg tail",
+        Command::new(util::venv_bin("python"))
+            .arg(util::repo_root().join("tests/trigger_support/fedmsg_tail.py"))
+            .arg(&endpoint)
+            .arg(&ca)
+            .arg("2")
+            .current_dir(dir.path())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null()),
+    );
+    let mut out = BufReader::new(tail.child.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "ready");
+    // A signed fixture (sent byte for byte) and a bare payload wrapped into a fresh envelope.
+    let payload = dir.path().join("payload.json");
+    std::fs::write(&payload, r#"{"build_id": 7, "name": "café ✓", "new": 1}"#).unwrap();
+    let file = dir.path().join("both.jsonl");
+    let signed = std::fs::read_to_string(fx("fedmsg.testca.signed.good.json")).unwrap();
+    std::fs::write(
+        &file,
+        format!(
+            "{}\n{}\n",
+            signed.trim(),
+            std::fs::read_to_string(&payload).unwrap()
+        ),
+    )
+    .unwrap();
+    publish(
+        &endpoint,
+        true,
+        Some("org.fedoraproject.prod.buildsys.build.state.change"),
+        &file,
+    );
+    let got: Vec<Value> = (0..2)
+        .map(|_| {
+            let mut l = String::new();
+            out.read_line(&mut l).unwrap();
+            serde_json::from_str(&l).unwrap_or_else(|e| panic!("{l:?}: {e}"))
+        })
+        .collect();
+    tail.wait_exit(T);
+    assert_eq!(
+        got[0]["msg_id"],
+        "2023-00000000-0000-4000-8000-000000000001"
+    );
+    assert_eq!(
+        got[0]["valid"], true,
+        "real fedmsg validates the forwarded signature"
+    );
+    assert_eq!(
+        got[1]["msg"],
+        serde_json::json!({"build_id": 7, "name": "café ✓", "new": 1})
+    );
+    assert_eq!(
+        got[1]["topic"],
+        "org.fedoraproject.prod.buildsys.build.state.change"
+    );
+    assert!(got[1]["msg_id"].as_str().unwrap().len() > 30);
+}
