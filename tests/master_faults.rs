@@ -136,3 +136,30 @@ fn master_restart_turns_a_running_build_into_retry_and_reruns_it() {
     assert_eq!(done["results"], 0);
     assert_ne!(done["buildid"].as_i64(), Some(first));
 }
+
+#[test]
+fn sigterm_waits_for_the_running_build_then_exits() {
+    let mut env = Env::new(Opts::default());
+    env.set_gate(true);
+    let _w1 = env.stock_worker("w1", "pw1");
+    env.wait_workers(1);
+    env.post_change("term-1", "foo-1-1.fc40");
+    let id = wait_runtask_running(&env, "term-1");
+    let mut master = env.master.take().unwrap();
+    master.signal(libc::SIGTERM);
+    // Still serving while it waits; no new build starts.
+    assert_eq!(env.get("/healthz")["status"], "stopping");
+    env.post_change("term-2", "bar-1-1.fc40");
+    env.set_gate(false);
+    let st = master.wait_exit(Duration::from_secs(30));
+    assert!(st.success(), "{st:?}");
+    env.start_master();
+    let b = env.get(&format!("/api/v2/builds/{id}"));
+    assert_eq!(
+        b["builds"][0]["results"], 0,
+        "the running build finished before exit"
+    );
+    // The request that arrived during shutdown was kept and runs after the restart.
+    let b2 = env.wait_done("term-2", Duration::from_secs(60));
+    assert_eq!(b2["results"], 0);
+}
