@@ -24,7 +24,11 @@ fn rules(dir: &Path) -> std::path::PathBuf {
 }
 
 fn builds(n: usize) -> serde_json::Value {
-    let actions: Vec<_> = (0..n)
+    builds_from(0, n)
+}
+
+fn builds_from(first: usize, n: usize) -> serde_json::Value {
+    let actions: Vec<_> = (first..first + n)
         .map(|i| {
             json!({"publish": {"modname": "buildsys", "topic": "build.state.change", "msg": {
             "build_id": i, "instance": "primary", "name": format!("pkg{i}"), "new": 1, "old": 0,
@@ -142,4 +146,15 @@ fn a_permanent_refusal_is_kept_as_a_dead_letter_and_5xx_is_retried() {
     });
     assert_eq!(count_rows(&state, "jobs"), 0);
     assert!(trigger.log().contains("master refused job"));
+
+    // 409 = the master already has this uuid (re-sent after a crash): done, not a dead letter.
+    *master.status.lock().unwrap() = 409;
+    let mut again = Publisher::start(dir.path(), relay, &builds_from(100, 1));
+    trigger.wait_log("publisher connected", 2, T);
+    again.go();
+    trigger.wait_log("master already has this job", 1, T);
+    util::wait_for("outbox drained", T, || {
+        (count_rows(&state, "jobs") == 0).then_some(())
+    });
+    assert_eq!(count_rows(&state, "dead_letters"), 2);
 }

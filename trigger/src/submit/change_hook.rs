@@ -1,6 +1,7 @@
 //! The client side of Buildbot's `base` change hook: one form-encoded POST per job with
 //! `project`, `category` (= arch), `repository`, `author`, `comments` and the `properties` JSON.
-//! A real Buildbot answers 200 with "1 change found"; any 2xx counts as accepted.
+//! A real Buildbot answers 200 with "1 change found"; any 2xx counts as accepted, and so does
+//! 409 (our master already has a job with this uuid).
 
 use std::time::Duration;
 
@@ -12,7 +13,7 @@ use super::Job;
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
     Accepted(String),
-    /// A permanent refusal: keep the job as a dead letter.
+    /// A permanent refusal (4xx other than 408, 409, 429): keep the job as a dead letter.
     Rejected {
         status: u16,
         body: String,
@@ -79,6 +80,10 @@ impl ChangeHookClient {
         let body = read_limited(resp).await;
         if status.is_success() {
             Outcome::Accepted(body)
+        } else if status.as_u16() == 409 {
+            // Our master refuses a uuid it already has: an earlier POST of this very job was
+            // accepted but the trigger stopped before deleting it from the outbox.
+            Outcome::Accepted(format!("master already has this job: {}", body.trim()))
         } else if status.is_client_error() && status.as_u16() != 408 && status.as_u16() != 429 {
             Outcome::Rejected {
                 status: status.as_u16(),
