@@ -148,7 +148,9 @@ fn sigterm_waits_for_the_running_build_then_exits() {
     let mut master = env.master.take().unwrap();
     master.signal(libc::SIGTERM);
     // Still serving while it waits; no new build starts.
-    assert_eq!(env.get("/healthz")["status"], "stopping");
+    util::wait_for("master to start stopping", Duration::from_secs(10), || {
+        (env.get("/healthz")["status"] == "stopping").then_some(())
+    });
     env.post_change("term-2", "bar-1-1.fc40");
     env.set_gate(false);
     let st = master.wait_exit(Duration::from_secs(30));
