@@ -118,3 +118,38 @@ fn metrics_follow_a_job_and_a_lost_worker_and_pass_promtool() {
     worker.signal(libc::SIGCONT);
     let _ = worker.child.kill();
 }
+
+#[test]
+fn mirror_refresh_errors_are_counted() {
+    let mut env = Env::new(Opts::default());
+    let ok = scrape(&env);
+    assert_eq!(
+        value(&ok, "taskotron_master_mirror_refresh_errors_total"),
+        0.0
+    );
+    assert_eq!(value(&ok, "taskotron_master_mirror_repos_failing"), 0.0);
+    // The task's upstream repository disappears; the refresh at the next start fails.
+    env.stop_master();
+    std::fs::rename(
+        env.root().join("task-demo"),
+        env.root().join("task-demo.gone"),
+    )
+    .unwrap();
+    env.start_master();
+    let failing = scrape(&env);
+    assert_eq!(
+        value(&failing, "taskotron_master_mirror_refresh_errors_total"),
+        1.0,
+        "{failing}"
+    );
+    assert_eq!(
+        value(&failing, "taskotron_master_mirror_repos_failing"),
+        1.0
+    );
+    assert_eq!(value(&failing, "taskotron_master_mirror_repos"), 1.0);
+    let repos = reqwest::blocking::get(env.url("/ui/repos"))
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(repos.contains("badge r-failure"), "{repos}");
+}
