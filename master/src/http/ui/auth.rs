@@ -1,6 +1,7 @@
 //! Who may press the UI's buttons: an admin is a browser holding a valid token in the
-//! `taskotron_token` cookie (set by the login form), a client sending `Authorization: Bearer`,
-//! or anyone when `auth.open_control` is set. The cookie is HttpOnly and SameSite=Strict, and
+//! `taskotron_token` cookie (set by the login form), a client sending `Authorization: Bearer`
+//! or HTTP Basic credentials from `auth.users`, or
+//! anyone when `auth.open_control` is set. The cookie is HttpOnly and SameSite=Strict, and
 //! POSTs from another origin are refused, so another site cannot press the buttons for you.
 
 use std::sync::Arc;
@@ -42,11 +43,9 @@ pub fn is_admin(m: &Master, headers: &HeaderMap) -> bool {
             return true;
         }
     }
-    headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .is_some_and(|t| m.cfg.auth.token_ok(t.trim()))
+    // Bearer token or HTTP Basic (auth.users), exactly as the REST control calls accept them.
+    headers.contains_key(header::AUTHORIZATION)
+        && crate::http::auth::check(&m.cfg.auth, headers, false).is_ok()
 }
 
 /// Refuses a state-changing request whose `Origin` is not this server.
