@@ -70,10 +70,10 @@ fn chaos_every_job_ends_exactly_once() {
     env.wait_workers(nworkers);
 
     let uuids: Vec<String> = (0..jobs).map(|i| format!("chaos-{i:04}")).collect();
-    for (i, u) in uuids.iter().enumerate() {
-        let (s, body) = env.post_change(u, &format!("pkg{i}-1-1.fc40"));
-        assert_eq!(s, 200, "submit {u}: {body}");
-    }
+    // Jobs are submitted a batch per round, interleaved with the faults; the gate file holds
+    // every build in its runtask step for two rounds out of three, so faults land mid-build.
+    let batch = (jobs / 20).max(5);
+    let mut submitted = 0;
 
     // Fault loop: one random action per round until every request is complete. The master is
     // restarted when a third and when two thirds of the jobs are done.
@@ -84,6 +84,12 @@ fn chaos_every_job_ends_exactly_once() {
     let mut round = 0u32;
     loop {
         round += 1;
+        env.set_gate(round % 3 != 0);
+        for (i, u) in uuids.iter().enumerate().skip(submitted).take(batch) {
+            let (s, body) = env.post_change(u, &format!("pkg{i}-1-1.fc40"));
+            assert_eq!(s, 200, "submit {u}: {body}");
+            submitted += 1;
+        }
         let done = requests(&env)
             .iter()
             .filter(|r| r["complete"] == true)
@@ -143,6 +149,7 @@ fn chaos_every_job_ends_exactly_once() {
         // Pace the faults: one round per ~half second (a pacing delay, not synchronisation).
         std::thread::sleep(Duration::from_millis(500));
     }
+    env.set_gate(false);
     for w in &workers {
         if let WorkerState::Stopped(g, _) = w {
             g.signal(libc::SIGCONT);
