@@ -185,7 +185,7 @@ fn make_task_repo(dir: &Path) {
     git(dir, &["commit", "-q", "-m", "smoke task"]);
 }
 
-/// A release tarball with the binaries under `taskotron/bin/` (the extra inventory's
+/// A release tarball with the binaries under `taskotron/bin/` (slave1's
 /// taskotron_release_tarball_bindir).
 fn make_release_tarball(path: &Path, build_dir: &Path, binaries: &[&str]) {
     let file = std::fs::File::create(path).expect("create tarball");
