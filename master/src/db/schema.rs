@@ -132,6 +132,12 @@ CREATE INDEX buildrequests_taskname ON buildrequests(taskname, buildrequestid);
 CREATE INDEX buildrequests_item ON buildrequests(item, buildrequestid);
 CREATE INDEX builds_running ON builds(workerid) WHERE complete_at IS NULL;
 "#,
+    // 3: the scheduler's queue head per builder, in dispatch order (priority desc, FIFO), only
+    // over pending rows: reading the next few requests stays cheap with 50,000 queued.
+    r#"
+CREATE INDEX buildrequests_queue ON buildrequests(builderid, priority DESC, buildrequestid)
+    WHERE complete = 0 AND claimed_at IS NULL;
+"#,
 ];
 
 /// Applies the migrations this database has not seen yet.

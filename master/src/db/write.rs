@@ -308,6 +308,52 @@ impl Db {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// The first `limit` pending requests of every builder, merged in dispatch order (priority,
+    /// then FIFO). The scheduler can start at most `limit` builds (its free worker slots), and
+    /// within one builder it starts a prefix of that builder's queue, so this holds every
+    /// request a full scan would dispatch, without reading the whole queue on every wake-up.
+    pub fn pending_requests_head(&self, limit: usize) -> Result<Vec<PendingRequest>, DbError> {
+        let c = self.lock();
+        let builders: Vec<i64> = c
+            .prepare_cached("SELECT builderid FROM builders")?
+            .query_map([], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        let mut st = c.prepare_cached(
+            "SELECT r.buildrequestid, r.builderid, b.name, r.priority, r.uuid, r.taskname, r.item,
+                    r.item_type, r.arch, r.task_key, r.sha, r.properties, r.attempts
+             FROM buildrequests r INDEXED BY buildrequests_queue
+             JOIN builders b ON b.builderid = r.builderid
+             WHERE r.builderid = ?1 AND r.complete = 0 AND r.claimed_at IS NULL
+             ORDER BY r.priority DESC, r.buildrequestid ASC LIMIT ?2",
+        )?;
+        let mut out = Vec::new();
+        for builderid in builders {
+            let rows = st.query_map(params![builderid, limit as i64], |r| {
+                let props: String = r.get(11)?;
+                Ok(PendingRequest {
+                    brid: r.get(0)?,
+                    builderid: r.get(1)?,
+                    buildername: r.get(2)?,
+                    priority: r.get(3)?,
+                    uuid: r.get(4)?,
+                    taskname: r.get(5)?,
+                    item: r.get(6)?,
+                    item_type: r.get(7)?,
+                    arch: r.get(8)?,
+                    task_key: r.get(9)?,
+                    sha: r.get(10)?,
+                    properties: serde_json::from_str(&props).unwrap_or_default(),
+                    attempts: r.get(12)?,
+                })
+            })?;
+            for row in rows {
+                out.push(row?);
+            }
+        }
+        out.sort_by(|a, b| b.priority.cmp(&a.priority).then(a.brid.cmp(&b.brid)));
+        Ok(out)
+    }
+
     /// Claims a request and creates its build, atomically. None if someone else claimed it.
     pub fn start_build(
         &self,

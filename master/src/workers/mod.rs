@@ -92,6 +92,15 @@ impl Registry {
         Some((best.conn.clone(), slot))
     }
 
+    /// Free build slots over all connected, unpaused workers.
+    pub fn free_slots(&self) -> usize {
+        self.lock()
+            .values()
+            .filter(|s| !s.paused && !s.stopping && !s.conn.is_closed())
+            .map(|s| s.max_builds.saturating_sub(s.running) as usize)
+            .sum()
+    }
+
     /// True if some connected, unpaused worker has a free build slot.
     pub fn has_capacity(&self) -> bool {
         self.lock()
