@@ -151,7 +151,11 @@ fn stock_master_runs_taskotron_factory_and_stop_interrupts() {
     assert!(log.contains("process killed by signal 9"), "{log}");
     assert!(worker.log_text().contains("interrupting command"));
     let log = worker.log_text();
-    assert_eq!(log.matches("connected master").count(), 1, "one connection throughout:\n{log}");
+    assert_eq!(
+        log.matches("connected master").count(),
+        1,
+        "one connection throughout:\n{log}"
+    );
     assert!(!log.contains("master silent"), "{log}");
 }
 

@@ -10,5 +10,5 @@ pub mod itemtype;
 pub mod resultyaml;
 pub mod template;
 
-pub mod protocol;
 pub mod json_canon;
+pub mod protocol;

@@ -168,7 +168,9 @@ pub async fn run(
         Flow::Cancelled => (Some(results::CANCELLED), "cancelled".to_string()),
         Flow::Lost => (None, String::new()),
     };
-    master.metrics.build_finished(result.unwrap_or(results::RETRY));
+    master
+        .metrics
+        .build_finished(result.unwrap_or(results::RETRY));
     match result {
         Some(r) => {
             if let Err(e) = master.db.finish_build(build, r, &state) {

@@ -26,7 +26,10 @@ pub fn router(master: Arc<Master>) -> Router {
         .merge(health::router())
         .merge(metrics::router())
         .merge(ui::router())
-        .layer(axum::middleware::from_fn_with_state(master.clone(), metrics::count_requests))
+        .layer(axum::middleware::from_fn_with_state(
+            master.clone(),
+            metrics::count_requests,
+        ))
         .with_state(master.clone())
         .merge(master.mirrors.router())
         .layer(DefaultBodyLimit::max(limit))
