@@ -130,8 +130,10 @@ impl Db {
     ) -> Result<(), DbError> {
         let c = self.lock();
         match info {
+            // A (re)connecting worker starts a fresh session: a drain requested for its
+            // previous session (`graceful`) is over, as its in-memory slot is new too.
             Some(info) => c.execute(
-                "UPDATE workers SET connected = ?2, info = ?3 WHERE workerid = ?1",
+                "UPDATE workers SET connected = ?2, info = ?3, graceful = 0 WHERE workerid = ?1",
                 params![workerid, connected, json(info)],
             )?,
             None => c.execute(
