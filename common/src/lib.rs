@@ -12,3 +12,4 @@ pub mod template;
 
 pub mod json_canon;
 pub mod protocol;
+pub mod pyrepr;

@@ -5,8 +5,7 @@
 //! `$$` is a literal `$`; `$name` and `${name}` are replaced when the data has `name`; anything
 //! else (`$in:`, `$regex`, a lone `$`) is left alone, which is how Mongo operators survive.
 
-use serde_json::Value;
-use taskotron_common::json_canon::py_float_repr;
+pub use taskotron_common::pyrepr::{py_repr, py_str};
 
 fn is_id_start(b: u8) -> bool {
     b == b'_' || b.is_ascii_alphabetic()
@@ -106,76 +105,10 @@ pub fn placeholders(tpl: &str) -> Vec<String> {
     names
 }
 
-/// Python's `str(value)`.
-pub fn py_str(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        other => py_repr(other),
-    }
-}
-
-/// Python's `repr(value)` for JSON-shaped data.
-pub fn py_repr(v: &Value) -> String {
-    match v {
-        Value::Null => "None".into(),
-        Value::Bool(true) => "True".into(),
-        Value::Bool(false) => "False".into(),
-        Value::Number(n) => {
-            if n.is_f64() {
-                match n.as_f64() {
-                    Some(f) if f.is_finite() => py_float_repr(f),
-                    Some(f) if f.is_nan() => "nan".into(),
-                    Some(f) if f > 0.0 => "inf".into(),
-                    _ => "-inf".into(),
-                }
-            } else {
-                n.to_string()
-            }
-        }
-        Value::String(s) => py_repr_str(s),
-        Value::Array(a) => format!("[{}]", a.iter().map(py_repr).collect::<Vec<_>>().join(", ")),
-        Value::Object(m) => format!(
-            "{{{}}}",
-            m.iter()
-                .map(|(k, v)| format!("{}: {}", py_repr_str(k), py_repr(v)))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-    }
-}
-
-fn py_repr_str(s: &str) -> String {
-    let quote = if s.contains('\'') && !s.contains('"') {
-        '"'
-    } else {
-        '\''
-    };
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push(quote);
-    for c in s.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if c == quote => {
-                out.push('\\');
-                out.push(c);
-            }
-            c if (c as u32) < 0x20 || (0x7f..0xa0).contains(&(c as u32)) => {
-                out.push_str(&format!("\\x{:02x}", c as u32));
-            }
-            c => out.push(c),
-        }
-    }
-    out.push(quote);
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{json, Value};
 
     fn sub(tpl: &str, data: Value) -> String {
         safe_substitute(tpl, |k| data.get(k).map(py_str))
