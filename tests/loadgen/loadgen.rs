@@ -300,7 +300,8 @@ async fn main() -> anyhow::Result<()> {
     // Let the setup sequence (listdir, mkdir, per-builder prints) settle: 1 s without requests.
     loop {
         let quiet = shared.now_ns() - shared.last_setup_ns.load(Ordering::Relaxed);
-        if quiet > 1_000_000_000 || n == 0 {
+        // With --no-submit the queued jobs start at once, so commands never go quiet.
+        if quiet > 1_000_000_000 || n == 0 || args.no_submit {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
