@@ -11,5 +11,6 @@ pub mod resultyaml;
 pub mod template;
 
 pub mod json_canon;
+pub mod prometheus_text;
 pub mod protocol;
 pub mod pyrepr;

@@ -7,12 +7,13 @@
 //! text format promtool and every Prometheus version parse (the crates emit OpenMetrics).
 
 use std::collections::{BTreeMap, HashMap};
-use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
 
 use crate::db::results;
+use taskotron_common::prometheus_text::fmt_f64;
+pub use taskotron_common::prometheus_text::Encoder;
 
 /// Refresh passes of a task mirror that ended in an error. A process-wide counter because the
 /// mirror service has no handle on the master's state; bumped by `mirror/refresh.rs`.
@@ -274,57 +275,6 @@ impl Metrics {
             snap.mirror_repos.1 as f64,
         );
         e.out
-    }
-}
-
-/// Prometheus text format 0.0.4 writer.
-#[derive(Default)]
-pub struct Encoder {
-    pub out: String,
-}
-
-impl Encoder {
-    pub fn family(&mut self, name: &str, help: &str, kind: &str) {
-        let help = help.replace('\\', "\\\\").replace('\n', "\\n");
-        let _ = writeln!(self.out, "# HELP {name} {help}");
-        let _ = writeln!(self.out, "# TYPE {name} {kind}");
-    }
-
-    pub fn sample(&mut self, name: &str, labels: &[(&str, &str)], v: f64) {
-        self.out.push_str(name);
-        if !labels.is_empty() {
-            self.out.push('{');
-            for (i, (k, val)) in labels.iter().enumerate() {
-                if i > 0 {
-                    self.out.push(',');
-                }
-                let val = val
-                    .replace('\\', "\\\\")
-                    .replace('"', "\\\"")
-                    .replace('\n', "\\n");
-                let _ = write!(self.out, "{k}=\"{val}\"");
-            }
-            self.out.push('}');
-        }
-        let _ = writeln!(self.out, " {}", fmt_f64(v));
-    }
-
-    pub fn gauge(&mut self, name: &str, help: &str, v: f64) {
-        self.family(name, help, "gauge");
-        self.sample(name, &[], v);
-    }
-
-    pub fn counter(&mut self, name: &str, help: &str, v: f64) {
-        self.family(name, help, "counter");
-        self.sample(name, &[], v);
-    }
-}
-
-fn fmt_f64(v: f64) -> String {
-    if v.is_finite() && v.fract() == 0.0 && v.abs() < 1e15 {
-        format!("{}", v as i64)
-    } else {
-        format!("{v}")
     }
 }
 

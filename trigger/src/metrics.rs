@@ -3,9 +3,9 @@
 //! Prometheus' text format 0.0.4 by [`crate::health`] (`GET /metrics`).
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{LazyLock, Mutex};
+use taskotron_common::prometheus_text::Encoder;
 
 /// Distinct topics counted one by one; later new topics are counted as `other`, so a bus full
 /// of odd topics cannot grow the label set without bound.
@@ -158,43 +158,6 @@ impl Metrics {
             );
         }
         e.out
-    }
-}
-
-/// Prometheus text format 0.0.4 writer (integer samples are all the trigger needs).
-#[derive(Default)]
-struct Encoder {
-    out: String,
-}
-
-impl Encoder {
-    fn family(&mut self, name: &str, help: &str, kind: &str) {
-        let _ = writeln!(self.out, "# HELP {name} {help}");
-        let _ = writeln!(self.out, "# TYPE {name} {kind}");
-    }
-
-    fn sample(&mut self, name: &str, labels: &[(&str, &str)], v: u64) {
-        self.out.push_str(name);
-        if !labels.is_empty() {
-            self.out.push('{');
-            for (i, (k, val)) in labels.iter().enumerate() {
-                if i > 0 {
-                    self.out.push(',');
-                }
-                let val = val
-                    .replace('\\', "\\\\")
-                    .replace('"', "\\\"")
-                    .replace('\n', "\\n");
-                let _ = write!(self.out, "{k}=\"{val}\"");
-            }
-            self.out.push('}');
-        }
-        let _ = writeln!(self.out, " {v}");
-    }
-
-    fn counter(&mut self, name: &str, help: &str, v: u64) {
-        self.family(name, help, "counter");
-        self.sample(name, &[], v);
     }
 }
 
