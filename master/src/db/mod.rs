@@ -108,6 +108,9 @@ impl Db {
         conn.busy_timeout(std::time::Duration::from_secs(10))
             .map_err(err)?;
         schema::migrate(&mut conn).map_err(err)?;
+        // Every hot statement is prepared once and cached (re-parsing SQL was ~28% of the
+        // master's instructions per job under callgrind); the default cache holds only 16.
+        conn.set_prepared_statement_cache_capacity(128);
         Ok(Db {
             conn: Mutex::new(conn),
         })

@@ -114,7 +114,8 @@ impl Db {
 
     pub fn ensure_worker(&self, name: &str) -> Result<i64, DbError> {
         let c = self.lock();
-        c.execute("INSERT OR IGNORE INTO workers(name) VALUES (?1)", [name])?;
+        c.prepare_cached("INSERT OR IGNORE INTO workers(name) VALUES (?1)")?
+            .execute([name])?;
         Ok(c.query_row(
             "SELECT workerid FROM workers WHERE name = ?1",
             [name],
@@ -132,12 +133,10 @@ impl Db {
         match info {
             // A (re)connecting worker starts a fresh session: a drain requested for its
             // previous session (`graceful`) is over, as its in-memory slot is new too.
-            Some(info) => c.execute(
-                "UPDATE workers SET connected = ?2, info = ?3, graceful = 0 WHERE workerid = ?1",
+            Some(info) => c.prepare_cached("UPDATE workers SET connected = ?2, info = ?3, graceful = 0 WHERE workerid = ?1")?.execute(
                 params![workerid, connected, json(info)],
             )?,
-            None => c.execute(
-                "UPDATE workers SET connected = ?2 WHERE workerid = ?1",
+            None => c.prepare_cached("UPDATE workers SET connected = ?2 WHERE workerid = ?1")?.execute(
                 params![workerid, connected],
             )?,
         };
@@ -200,11 +199,11 @@ impl Db {
         };
         // Every change gets its own sourcestamp: this is what keeps each build's properties
         // its own (Buildbot shares one between revision-less changes; DESIGN §5).
-        tx.execute(
+        tx.prepare_cached(
             "INSERT INTO sourcestamps(branch, codebase, project, repository, revision, created_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![branch, codebase, project, repository, revision, t],
-        )?;
+        )?
+        .execute(params![branch, codebase, project, repository, revision, t])?;
         let ssid = tx.last_insert_rowid();
         let changeid = match &req.change {
             Some(ch) => Some(insert_change(&tx, ch, ssid)?),
@@ -232,15 +231,14 @@ impl Db {
                 });
             }
         }
-        tx.execute(
+        tx.prepare_cached(
             "INSERT INTO buildsets(reason, submitted_at, ssid, changeid) VALUES (?1, ?2, ?3, ?4)",
-            params![req.reason, t, ssid, changeid],
-        )?;
+        )?
+        .execute(params![req.reason, t, ssid, changeid])?;
         let bsid = tx.last_insert_rowid();
-        tx.execute(
-            "INSERT INTO buildrequests(buildsetid, builderid, priority, submitted_at, properties, uuid,
+        tx.prepare_cached("INSERT INTO buildrequests(buildsetid, builderid, priority, submitted_at, properties, uuid,
                 taskname, item, item_type, arch, task_key, sha)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)")?.execute(
             params![
                 bsid, builderid, req.priority, t, json(&req.properties), req.uuid, req.taskname,
                 req.item, req.item_type, req.arch, req.task_key, req.sha
@@ -261,18 +259,18 @@ impl Db {
     pub fn add_change(&self, ch: &ChangeFields) -> Result<i64, DbError> {
         let mut c = self.lock();
         let tx = c.transaction()?;
-        tx.execute(
+        tx.prepare_cached(
             "INSERT INTO sourcestamps(branch, codebase, project, repository, revision, created_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![
-                ch.branch,
-                ch.codebase,
-                ch.project,
-                ch.repository,
-                ch.revision.clone().unwrap_or_default(),
-                now()
-            ],
-        )?;
+        )?
+        .execute(params![
+            ch.branch,
+            ch.codebase,
+            ch.project,
+            ch.repository,
+            ch.revision.clone().unwrap_or_default(),
+            now()
+        ])?;
         let ssid = tx.last_insert_rowid();
         let id = insert_change(&tx, ch, ssid)?;
         tx.commit()?;
@@ -366,11 +364,12 @@ impl Db {
         let mut c = self.lock();
         let tx = c.transaction()?;
         let t = now();
-        let n = tx.execute(
-            "UPDATE buildrequests SET claimed_at = ?2, attempts = attempts + 1
+        let n = tx
+            .prepare_cached(
+                "UPDATE buildrequests SET claimed_at = ?2, attempts = attempts + 1
              WHERE buildrequestid = ?1 AND claimed_at IS NULL AND complete = 0",
-            params![brid, t],
-        )?;
+            )?
+            .execute(params![brid, t])?;
         if n == 0 {
             return Ok(None);
         }
@@ -389,9 +388,8 @@ impl Db {
             "buildnumber".into(),
             Value::Array(vec![number.into(), "Build".into()]),
         );
-        tx.execute(
-            "INSERT INTO builds(number, builderid, buildrequestid, workerid, started_at, state_string, properties)
-             VALUES (?1, ?2, ?3, ?4, ?5, 'starting', ?6)",
+        tx.prepare_cached("INSERT INTO builds(number, builderid, buildrequestid, workerid, started_at, state_string, properties)
+             VALUES (?1, ?2, ?3, ?4, ?5, 'starting', ?6)")?.execute(
             params![number, builderid, brid, workerid, t, json(&props)],
         )?;
         let buildid = tx.last_insert_rowid();
@@ -414,8 +412,7 @@ impl Db {
 
     pub fn add_step(&self, buildid: i64, number: i64, name: &str) -> Result<i64, DbError> {
         let c = self.lock();
-        c.execute(
-            "INSERT INTO steps(buildid, number, name, started_at, state_string) VALUES (?1, ?2, ?3, ?4, ?3)",
+        c.prepare_cached("INSERT INTO steps(buildid, number, name, started_at, state_string) VALUES (?1, ?2, ?3, ?4, ?3)")?.execute(
             params![buildid, number, name, now()],
         )?;
         Ok(c.last_insert_rowid())
@@ -441,10 +438,8 @@ impl Db {
             })
             .collect();
         let c = self.lock();
-        c.execute(
-            "INSERT OR IGNORE INTO logs(stepid, name, slug) VALUES (?1, ?2, ?3)",
-            params![stepid, name, slug],
-        )?;
+        c.prepare_cached("INSERT OR IGNORE INTO logs(stepid, name, slug) VALUES (?1, ?2, ?3)")?
+            .execute(params![stepid, name, slug])?;
         Ok(c.query_row(
             "SELECT logid FROM logs WHERE stepid = ?1 AND slug = ?2",
             params![stepid, slug],
@@ -465,14 +460,12 @@ impl Db {
             [logid],
             |r| r.get(0),
         )?;
-        tx.execute(
+        tx.prepare_cached(
             "INSERT INTO logchunks(logid, first_line, last_line, content) VALUES (?1, ?2, ?3, ?4)",
-            params![logid, first, first + lines - 1, content],
-        )?;
-        tx.execute(
-            "UPDATE logs SET num_lines = num_lines + ?2 WHERE logid = ?1",
-            params![logid, lines],
-        )?;
+        )?
+        .execute(params![logid, first, first + lines - 1, content])?;
+        tx.prepare_cached("UPDATE logs SET num_lines = num_lines + ?2 WHERE logid = ?1")?
+            .execute(params![logid, lines])?;
         tx.commit()?;
         Ok(())
     }
@@ -488,8 +481,7 @@ impl Db {
         let mut c = self.lock();
         let tx = c.transaction()?;
         let t = now();
-        tx.execute(
-            "UPDATE builds SET complete_at = ?2, results = ?3, state_string = ?4 WHERE buildid = ?1",
+        tx.prepare_cached("UPDATE builds SET complete_at = ?2, results = ?3, state_string = ?4 WHERE buildid = ?1")?.execute(
             params![b.buildid, t, result, state],
         )?;
         complete_request(&tx, b.brid, result, t)?;
@@ -531,9 +523,8 @@ impl Db {
         }
         // Requests claimed without a build row (crash between claim and insert cannot happen in
         // one transaction, but be safe) go back to the queue.
-        tx.execute(
-            "UPDATE buildrequests SET claimed_at = NULL WHERE complete = 0 AND claimed_at IS NOT NULL
-             AND buildrequestid NOT IN (SELECT buildrequestid FROM builds WHERE complete_at IS NULL)",
+        tx.prepare_cached("UPDATE buildrequests SET claimed_at = NULL WHERE complete = 0 AND claimed_at IS NOT NULL
+             AND buildrequestid NOT IN (SELECT buildrequestid FROM builds WHERE complete_at IS NULL)")?.execute(
             [],
         )?;
         tx.commit()?;
@@ -544,11 +535,12 @@ impl Db {
     pub fn cancel_request(&self, brid: i64) -> Result<bool, DbError> {
         let mut c = self.lock();
         let tx = c.transaction()?;
-        let n = tx.execute(
-            "UPDATE buildrequests SET complete = 1, complete_at = ?2, results = ?3
+        let n = tx
+            .prepare_cached(
+                "UPDATE buildrequests SET complete = 1, complete_at = ?2, results = ?3
              WHERE buildrequestid = ?1 AND complete = 0 AND claimed_at IS NULL",
-            params![brid, now(), results::CANCELLED],
-        )?;
+            )?
+            .execute(params![brid, now(), results::CANCELLED])?;
         if n > 0 {
             complete_buildset(&tx, brid, now())?;
         }
@@ -591,32 +583,33 @@ fn insert_change(tx: &Transaction, ch: &ChangeFields, ssid: i64) -> Result<i64, 
             )
         })
         .collect();
-    tx.execute(
+    tx.prepare_cached(
         "INSERT INTO changes(author, committer, branch, category, comments, files, project,
             properties, repository, revision, revlink, codebase, when_timestamp, ssid)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
-        params![
-            ch.author,
-            ch.committer,
-            ch.branch,
-            ch.category,
-            ch.comments,
-            json(&ch.files),
-            ch.project,
-            json(&props),
-            ch.repository,
-            ch.revision,
-            ch.revlink,
-            ch.codebase,
-            ch.when_timestamp,
-            ssid
-        ],
-    )?;
+    )?
+    .execute(params![
+        ch.author,
+        ch.committer,
+        ch.branch,
+        ch.category,
+        ch.comments,
+        json(&ch.files),
+        ch.project,
+        json(&props),
+        ch.repository,
+        ch.revision,
+        ch.revlink,
+        ch.codebase,
+        ch.when_timestamp,
+        ssid
+    ])?;
     Ok(tx.last_insert_rowid())
 }
 
 fn ensure_builder(c: &rusqlite::Connection, name: &str) -> Result<i64, DbError> {
-    c.execute("INSERT OR IGNORE INTO builders(name) VALUES (?1)", [name])?;
+    c.prepare_cached("INSERT OR IGNORE INTO builders(name) VALUES (?1)")?
+        .execute([name])?;
     Ok(c.query_row(
         "SELECT builderid FROM builders WHERE name = ?1",
         [name],
@@ -632,12 +625,16 @@ fn interrupt(
     max_attempts: u32,
 ) -> Result<Interrupted, DbError> {
     let t = now();
-    tx.execute(
+    tx.prepare_cached(
         "UPDATE builds SET complete_at = ?2, results = ?3, state_string = ?4 WHERE buildid = ?1",
-        params![buildid, t, results::RETRY, format!("retry ({why})")],
-    )?;
-    tx.execute(
-        "UPDATE steps SET complete_at = ?2, results = ?3 WHERE buildid = ?1 AND complete_at IS NULL",
+    )?
+    .execute(params![
+        buildid,
+        t,
+        results::RETRY,
+        format!("retry ({why})")
+    ])?;
+    tx.prepare_cached("UPDATE steps SET complete_at = ?2, results = ?3 WHERE buildid = ?1 AND complete_at IS NULL")?.execute(
         params![buildid, t, results::RETRY],
     )?;
     let attempts: i64 = tx.query_row(
@@ -649,17 +646,14 @@ fn interrupt(
         complete_request(tx, brid, results::EXCEPTION, t)?;
         Ok(Interrupted::GaveUp)
     } else {
-        tx.execute(
-            "UPDATE buildrequests SET claimed_at = NULL WHERE buildrequestid = ?1",
-            [brid],
-        )?;
+        tx.prepare_cached("UPDATE buildrequests SET claimed_at = NULL WHERE buildrequestid = ?1")?
+            .execute([brid])?;
         Ok(Interrupted::Requeued)
     }
 }
 
 fn complete_request(tx: &Transaction, brid: i64, result: i64, t: i64) -> Result<(), DbError> {
-    tx.execute(
-        "UPDATE buildrequests SET complete = 1, complete_at = ?2, results = ?3 WHERE buildrequestid = ?1",
+    tx.prepare_cached("UPDATE buildrequests SET complete = 1, complete_at = ?2, results = ?3 WHERE buildrequestid = ?1")?.execute(
         params![brid, t, result],
     )?;
     complete_buildset(tx, brid, t)
@@ -678,10 +672,10 @@ fn complete_buildset(tx: &Transaction, brid: i64, t: i64) -> Result<(), DbError>
         |r| Ok((r.get(0)?, r.get(1)?)),
     )?;
     if open == 0 {
-        tx.execute(
+        tx.prepare_cached(
             "UPDATE buildsets SET complete = 1, complete_at = ?2, results = ?3 WHERE bsid = ?1",
-            params![bsid, t, worst.unwrap_or(0)],
-        )?;
+        )?
+        .execute(params![bsid, t, worst.unwrap_or(0)])?;
     }
     Ok(())
 }
