@@ -94,9 +94,13 @@ pub async fn serve(shared: Arc<Shared>, index: usize, name: String) -> anyhow::R
                 }
             }
             Message::Request(Request { seq_number, op }) => {
-                shared
-                    .last_setup_ns
-                    .store(shared.now_ns(), Ordering::Relaxed);
+                // Keepalives never stop (every 5 s per worker: with hundreds of workers one is
+                // nearly always in flight), so they do not count as setup activity.
+                if !matches!(op, Op::Keepalive) {
+                    shared
+                        .last_setup_ns
+                        .store(shared.now_ns(), Ordering::Relaxed);
+                }
                 let result = match &op {
                     Op::GetWorkerInfo => worker_info(&name),
                     _ => Value::Nil,
