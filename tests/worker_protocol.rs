@@ -457,6 +457,13 @@ async fn sigterm_finishes_the_running_command_then_exits() {
         marker.exists().then_some(())
     });
     worker.proc.signal(libc::SIGTERM);
+    // The signal is handled asynchronously: wait until the worker says it is draining.
+    util::wait_for("worker to handle SIGTERM", Duration::from_secs(30), || {
+        worker
+            .log_text()
+            .contains("SIGTERM: finishing")
+            .then_some(())
+    });
     // New commands are refused while draining.
     let r = conn
         .call(CommandArgs::Shell(shell(&wd, sh("true"))).start_command("2", None))

@@ -32,16 +32,17 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
             loop {
                 tokio::select! {
                     _ = term.recv() => {
-                        tracing::info!(running = st.running_count(), "SIGTERM: finishing running commands, then exiting");
+                        // Stop first, then log: once the line is visible, new commands are refused.
                         st.request_stop();
+                        tracing::info!(running = st.running_count(), "SIGTERM: finishing running commands, then exiting");
                     }
                     _ = int.recv() => {
                         if st.stopping() {
                             tracing::warn!("second SIGINT: aborting running commands");
                             st.request_abort();
                         } else {
-                            tracing::info!(running = st.running_count(), "SIGINT: finishing running commands, then exiting (Ctrl-C again to abort)");
                             st.request_stop();
+                            tracing::info!(running = st.running_count(), "SIGINT: finishing running commands, then exiting (Ctrl-C again to abort)");
                         }
                     }
                 }
