@@ -280,31 +280,13 @@ impl Db {
     /// Unclaimed, incomplete requests: highest priority first, then oldest first.
     pub fn pending_requests(&self) -> Result<Vec<PendingRequest>, DbError> {
         let c = self.lock();
-        let mut st = c.prepare_cached(
-            "SELECT r.buildrequestid, r.builderid, b.name, r.priority, r.uuid, r.taskname, r.item,
-                    r.item_type, r.arch, r.task_key, r.sha, r.properties, r.attempts
-             FROM buildrequests r JOIN builders b ON b.builderid = r.builderid
+        let mut st = c.prepare_cached(&format!(
+            "SELECT {PENDING_COLUMNS} FROM buildrequests r
+             JOIN builders b ON b.builderid = r.builderid
              WHERE r.complete = 0 AND r.claimed_at IS NULL
-             ORDER BY r.priority DESC, r.buildrequestid ASC",
-        )?;
-        let rows = st.query_map([], |r| {
-            let props: String = r.get(11)?;
-            Ok(PendingRequest {
-                brid: r.get(0)?,
-                builderid: r.get(1)?,
-                buildername: r.get(2)?,
-                priority: r.get(3)?,
-                uuid: r.get(4)?,
-                taskname: r.get(5)?,
-                item: r.get(6)?,
-                item_type: r.get(7)?,
-                arch: r.get(8)?,
-                task_key: r.get(9)?,
-                sha: r.get(10)?,
-                properties: serde_json::from_str(&props).unwrap_or_default(),
-                attempts: r.get(12)?,
-            })
-        })?;
+             ORDER BY r.priority DESC, r.buildrequestid ASC"
+        ))?;
+        let rows = st.query_map([], pending_from_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
@@ -318,34 +300,15 @@ impl Db {
             .prepare_cached("SELECT builderid FROM builders")?
             .query_map([], |r| r.get(0))?
             .collect::<Result<_, _>>()?;
-        let mut st = c.prepare_cached(
-            "SELECT r.buildrequestid, r.builderid, b.name, r.priority, r.uuid, r.taskname, r.item,
-                    r.item_type, r.arch, r.task_key, r.sha, r.properties, r.attempts
-             FROM buildrequests r INDEXED BY buildrequests_queue
+        let mut st = c.prepare_cached(&format!(
+            "SELECT {PENDING_COLUMNS} FROM buildrequests r INDEXED BY buildrequests_queue
              JOIN builders b ON b.builderid = r.builderid
              WHERE r.builderid = ?1 AND r.complete = 0 AND r.claimed_at IS NULL
-             ORDER BY r.priority DESC, r.buildrequestid ASC LIMIT ?2",
-        )?;
+             ORDER BY r.priority DESC, r.buildrequestid ASC LIMIT ?2"
+        ))?;
         let mut out = Vec::new();
         for builderid in builders {
-            let rows = st.query_map(params![builderid, limit as i64], |r| {
-                let props: String = r.get(11)?;
-                Ok(PendingRequest {
-                    brid: r.get(0)?,
-                    builderid: r.get(1)?,
-                    buildername: r.get(2)?,
-                    priority: r.get(3)?,
-                    uuid: r.get(4)?,
-                    taskname: r.get(5)?,
-                    item: r.get(6)?,
-                    item_type: r.get(7)?,
-                    arch: r.get(8)?,
-                    task_key: r.get(9)?,
-                    sha: r.get(10)?,
-                    properties: serde_json::from_str(&props).unwrap_or_default(),
-                    attempts: r.get(12)?,
-                })
-            })?;
+            let rows = st.query_map(params![builderid, limit as i64], pending_from_row)?;
             for row in rows {
                 out.push(row?);
             }
@@ -678,4 +641,28 @@ fn complete_buildset(tx: &Transaction, brid: i64, t: i64) -> Result<(), DbError>
         .execute(params![bsid, t, worst.unwrap_or(0)])?;
     }
     Ok(())
+}
+
+/// The columns `pending_from_row` reads, in its order (`r` = buildrequests, `b` = builders).
+const PENDING_COLUMNS: &str = "r.buildrequestid, r.builderid, b.name, r.priority, r.uuid, \
+     r.taskname, r.item, r.item_type, r.arch, r.task_key, r.sha, r.properties, r.attempts";
+
+/// One queue row selected with `PENDING_COLUMNS`.
+fn pending_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<PendingRequest> {
+    let props: String = r.get(11)?;
+    Ok(PendingRequest {
+        brid: r.get(0)?,
+        builderid: r.get(1)?,
+        buildername: r.get(2)?,
+        priority: r.get(3)?,
+        uuid: r.get(4)?,
+        taskname: r.get(5)?,
+        item: r.get(6)?,
+        item_type: r.get(7)?,
+        arch: r.get(8)?,
+        task_key: r.get(9)?,
+        sha: r.get(10)?,
+        properties: serde_json::from_str(&props).unwrap_or_default(),
+        attempts: r.get(12)?,
+    })
 }

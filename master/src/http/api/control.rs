@@ -291,7 +291,11 @@ pub async fn buildrequest(
         Ok(r) => r,
         Err(resp) => return resp,
     };
-    let Ok(brid) = id.parse::<i64>() else {
+    let known = id
+        .parse::<i64>()
+        .ok()
+        .filter(|brid| m.db.request_uuid(*brid).ok().flatten().is_some());
+    let Some(brid) = known else {
         return rpc_error(
             StatusCode::NOT_FOUND,
             -32601,
@@ -299,14 +303,6 @@ pub async fn buildrequest(
             rpc.id,
         );
     };
-    if m.db.request_uuid(brid).ok().flatten().is_none() {
-        return rpc_error(
-            StatusCode::NOT_FOUND,
-            -32601,
-            "no such buildrequest",
-            rpc.id,
-        );
-    }
     match rpc.method.as_str() {
         "cancel" => {
             let reason = param_str(&rpc.params, "reason")
