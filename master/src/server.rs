@@ -27,6 +27,13 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         .with_context(|| format!("create {}", cfg.artifacts_dir().display()))?;
     let db = Db::open(&cfg.db_path())?;
     db.reset_workers()?;
+    let closed = db.close_abandoned_logs()?;
+    if closed > 0 {
+        tracing::warn!(
+            logs = closed,
+            "closed step logs left open by the previous master process"
+        );
+    }
     for (brid, what) in db.recover(cfg.retry.max_attempts)? {
         tracing::warn!(brid, outcome = ?what, "build interrupted by the previous master process: RETRY");
     }

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use clap::Parser;
 use futures_util::StreamExt;
-use shared::Shared;
+use shared::{Flood, Shared};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -58,6 +58,10 @@ struct Args {
     flood_jobs: usize,
     #[arg(long, default_value_t = 50)]
     flood_mb: u64,
+    /// With --sequential and --flood-jobs: stop submitting once every flood job has finished,
+    /// so each measured job is dispatched while the flood runs (--jobs is then the maximum).
+    #[arg(long)]
+    stop_after_flood: bool,
     /// With --jobs 0: keep the workers connected this many seconds and report idle CPU/RSS.
     #[arg(long, default_value_t = 0.0)]
     hold: f64,
@@ -258,15 +262,27 @@ async fn main() -> anyhow::Result<()> {
     if master_pid.is_none() {
         eprintln!("loadgen: master pid not found (pass --master-pid); no CPU/RSS figures");
     }
+    // The flood streams' own runtime; it lives until the process exits.
+    let flood_runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("flood")
+        .enable_all()
+        .build()
+        .context("cannot start the flood runtime")?;
     let shared = Arc::new(Shared::new(
         args.worker_url.clone(),
         args.worker_password.clone(),
         run_id.clone(),
         args.jobs,
-        args.flood_jobs,
-        args.flood_mb << 20,
+        Flood {
+            jobs: args.flood_jobs,
+            bytes_per_job: args.flood_mb << 20,
+            runtime: flood_runtime.handle().clone(),
+        },
         args.verbose,
     ));
+    // Dropping a runtime inside another one panics; this one is dropped nowhere.
+    std::mem::forget(flood_runtime);
     let deadline = Instant::now() + Duration::from_secs_f64(args.timeout);
     let within = |what: &'static str| async move {
         let left = deadline.saturating_duration_since(Instant::now());
@@ -356,9 +372,16 @@ async fn main() -> anyhow::Result<()> {
 
     // 4. The measured jobs.
     let t_jobs = Instant::now();
+    let mut submitted = args.jobs;
     if args.jobs > 0 && !args.no_submit {
         if args.sequential {
             for j in 0..args.jobs {
+                if args.stop_after_flood
+                    && shared.flood_finished.load(Ordering::Relaxed) >= args.flood_jobs
+                {
+                    submitted = j;
+                    break;
+                }
                 if !submit(&client, &args, hook_auth.as_deref(), &shared, j).await {
                     submit_errors += 1;
                     continue;
@@ -381,7 +404,7 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     let submit_s = t_jobs.elapsed().as_secs_f64();
-    let want = args.jobs - submit_errors.min(args.jobs);
+    let want = submitted - submit_errors.min(submitted);
     if args.jobs > 0 {
         let left = within("jobs to finish").await?;
         let progress = async {
@@ -405,6 +428,18 @@ async fn main() -> anyhow::Result<()> {
             eprintln!(
                 "loadgen: timed out with {} of {want} jobs finished",
                 shared.finished.load(Ordering::Relaxed)
+            );
+        }
+    }
+    // The flood jobs too: their figures (and a test reading their logs) need them finished.
+    if args.flood_jobs > 0 {
+        let f = args.flood_jobs;
+        let left = within("flood jobs to finish").await?;
+        let done = shared.wait_until(|s| s.flood_finished.load(Ordering::Relaxed) >= f);
+        if tokio::time::timeout(left, done).await.is_err() {
+            eprintln!(
+                "loadgen: timed out with {} of {f} flood jobs finished",
+                shared.flood_finished.load(Ordering::Relaxed)
             );
         }
     }
@@ -437,6 +472,31 @@ async fn main() -> anyhow::Result<()> {
         last_end = last_end.max(e);
     }
     lat.sort_by(|a, b| a.total_cmp(b));
+    // The flood's span: first flood job started → last one finished; and the measured jobs
+    // submitted inside it (only those show what a flood does to dispatch).
+    let flood = args.jobs..args.jobs + args.flood_jobs;
+    let flood_start = flood
+        .clone()
+        .map(|j| shared.start_ns[j].load(Ordering::Relaxed))
+        .filter(|&t| t != 0)
+        .min();
+    let flood_end = flood
+        .map(|j| shared.end_ns[j].load(Ordering::Relaxed))
+        .max()
+        .filter(|&t| t != 0);
+    let mut lat_flood: Vec<f64> = (0..args.jobs)
+        .filter_map(|j| {
+            let s = shared.submit_ns[j].load(Ordering::Relaxed);
+            let st = shared.start_ns[j].load(Ordering::Relaxed);
+            (s != 0 && st != 0 && flood_end.is_some_and(|e| s < e))
+                .then(|| st.saturating_sub(s) as f64 / 1e6)
+        })
+        .collect();
+    lat_flood.sort_by(|a, b| a.total_cmp(b));
+    let flood_s = match (flood_start, flood_end) {
+        (Some(a), Some(b)) if b > a => Some((b - a) as f64 / 1e9),
+        _ => None,
+    };
     let finished = shared.finished.load(Ordering::Relaxed);
     let span_s = if last_end > first_submit && first_submit != u64::MAX {
         (last_end - first_submit) as f64 / 1e9
@@ -450,6 +510,11 @@ async fn main() -> anyhow::Result<()> {
         "finished": finished,
         "flood_jobs": args.flood_jobs,
         "flood_finished": shared.flood_finished.load(Ordering::Relaxed),
+        "flood_s": flood_s,
+        "jobs_during_flood": lat_flood.len(),
+        "lat_during_flood_p50_ms": percentile(&lat_flood, 0.50),
+        "lat_during_flood_p99_ms": percentile(&lat_flood, 0.99),
+        "lat_during_flood_max_ms": percentile(&lat_flood, 1.0),
         "attach_s": attach_s,
         "submit_s": submit_s,
         "span_s": span_s,
@@ -480,6 +545,17 @@ async fn main() -> anyhow::Result<()> {
             percentile(&lat, 0.99),
             percentile(&lat, 1.0)
         );
+        if args.flood_jobs > 0 {
+            println!(
+                "flood: {} jobs streamed for {} s; {} jobs submitted meanwhile: submit→start p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+                shared.flood_finished.load(Ordering::Relaxed),
+                flood_s.map(|s| format!("{s:.1}")).unwrap_or("?".into()),
+                lat_flood.len(),
+                percentile(&lat_flood, 0.5),
+                percentile(&lat_flood, 0.99),
+                percentile(&lat_flood, 1.0)
+            );
+        }
         println!(
             "master: {} CPU s over {wall_s:.1} s ({} %), peak RSS {:.1} MiB",
             cpu_s.map(|c| format!("{c:.2}")).unwrap_or("?".into()),
@@ -494,5 +570,6 @@ async fn main() -> anyhow::Result<()> {
             shared.restarts.load(Ordering::Relaxed)
         );
     }
-    std::process::exit(if finished < want { 1 } else { 0 });
+    let flood_done = shared.flood_finished.load(Ordering::Relaxed) >= args.flood_jobs;
+    std::process::exit(if finished < want || !flood_done { 1 } else { 0 });
 }

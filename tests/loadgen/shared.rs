@@ -7,6 +7,14 @@ use std::time::Instant;
 use taskotron_common::protocol::Value;
 use tokio::sync::Notify;
 
+/// The log-flood jobs of a run.
+pub struct Flood {
+    pub jobs: usize,
+    pub bytes_per_job: u64,
+    /// Where their streams run (separate threads from the measured workers).
+    pub runtime: tokio::runtime::Handle,
+}
+
 pub struct Shared {
     pub worker_url: String,
     pub worker_password: String,
@@ -31,6 +39,8 @@ pub struct Shared {
     pub command_errors: AtomicUsize,
     pub changed: Notify,
     pub upload_tgz: Vec<u8>,
+    /// Where log-flood streams run (separate threads from the measured workers).
+    pub flood_runtime: tokio::runtime::Handle,
 }
 
 impl Shared {
@@ -39,11 +49,10 @@ impl Shared {
         worker_password: String,
         run_id: String,
         jobs: usize,
-        flood_jobs: usize,
-        flood_bytes: u64,
+        flood: Flood,
         verbose: bool,
     ) -> Shared {
-        let n = jobs + flood_jobs;
+        let n = jobs + flood.jobs;
         let v = || (0..n).map(|_| AtomicU64::new(0)).collect::<Vec<_>>();
         Shared {
             worker_url,
@@ -51,7 +60,7 @@ impl Shared {
             verbose,
             run_id,
             jobs,
-            flood_bytes,
+            flood_bytes: flood.bytes_per_job,
             t0: Instant::now(),
             submit_ns: v(),
             start_ns: v(),
@@ -66,6 +75,7 @@ impl Shared {
             command_errors: AtomicUsize::new(0),
             changed: Notify::new(),
             upload_tgz: results_tgz(),
+            flood_runtime: flood.runtime,
         }
     }
 

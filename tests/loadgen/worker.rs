@@ -177,7 +177,7 @@ async fn update(link: &Link, cid: &str, items: Vec<UpdateItem>) -> anyhow::Resul
 
 async fn run_command(
     link: &Link,
-    shared: &Shared,
+    shared: &Arc<Shared>,
     cid: &str,
     name: &str,
     args: &Value,
@@ -235,7 +235,13 @@ async fn run_command(
             if let Some(j) = job {
                 shared.mark_start(j);
                 if shared.is_flood(j) {
-                    flood(link, shared, cid).await?;
+                    // Flooding workers stand for other machines: they stream on their own
+                    // threads, so the measured workers' replies never queue behind them here.
+                    let (l, s, c) = (link.clone(), shared.clone(), cid.to_string());
+                    shared
+                        .flood_runtime
+                        .spawn(async move { flood(&l, &s, &c).await })
+                        .await??;
                 }
             }
             let text = "Running check ... PASSED\n";

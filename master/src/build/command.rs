@@ -9,7 +9,7 @@ use taskotron_common::protocol::{CommandArgs, LogChunk, UpdateItem, Value};
 use tokio::sync::watch;
 
 use super::transfer::Transfer;
-use crate::db::{results, Db};
+use crate::db::{results, Db, LogWriter};
 use crate::workers::{CmdEvent, Conn, ConnError};
 
 /// How a command ended.
@@ -41,23 +41,26 @@ impl Outcome {
 pub struct StepLogs<'a> {
     db: &'a Db,
     stepid: i64,
-    stdio: i64,
-    others: HashMap<String, i64>,
+    /// None when the log could not be created (reported once; the build goes on).
+    stdio: Option<LogWriter>,
+    others: HashMap<String, LogWriter>,
 }
 
 impl<'a> StepLogs<'a> {
     pub fn new(db: &'a Db, stepid: i64) -> StepLogs<'a> {
-        let stdio = db.add_log(stepid, "stdio").unwrap_or(0);
         StepLogs {
             db,
             stepid,
-            stdio,
+            stdio: open_log(db, stepid, "stdio"),
             others: HashMap::new(),
         }
     }
 
     /// Adds lines to stdio with a one-letter stream prefix.
-    pub fn stdio(&self, prefix: char, text: &str) {
+    pub fn stdio(&mut self, prefix: char, text: &str) {
+        let Some(log) = self.stdio.as_mut() else {
+            return;
+        };
         if text.is_empty() {
             return;
         }
@@ -69,36 +72,46 @@ impl<'a> StepLogs<'a> {
                 out.push('\n');
             }
         }
-        let _ = self.db.append_log(self.stdio, &out);
+        append(self.db, log, &out);
     }
 
-    fn chunk(&self, prefix: char, c: &LogChunk) {
+    fn chunk(&mut self, prefix: char, c: &LogChunk) {
         self.stdio(prefix, &c.text);
     }
 
     fn logfile(&mut self, name: &str, c: &LogChunk) {
-        let logid = match self.others.get(name) {
-            Some(id) => *id,
-            None => match self.db.add_log(self.stepid, name) {
-                Ok(id) => {
-                    self.others.insert(name.to_string(), id);
-                    id
-                }
-                Err(_) => return,
-            },
-        };
-        let mut text = c.text.clone();
-        if !text.ends_with('\n') && !text.is_empty() {
-            text.push('\n');
+        if !self.others.contains_key(name) {
+            let Some(log) = open_log(self.db, self.stepid, name) else {
+                return;
+            };
+            self.others.insert(name.to_string(), log);
         }
-        let _ = self.db.append_log(logid, &text);
+        if let Some(log) = self.others.get_mut(name) {
+            append(self.db, log, &c.text);
+        }
     }
 
     pub fn finish(self) {
-        let _ = self.db.finish_log(self.stdio);
-        for id in self.others.values() {
-            let _ = self.db.finish_log(*id);
+        for log in self.stdio.into_iter().chain(self.others.into_values()) {
+            let logid = log.logid;
+            if let Err(e) = self.db.finish_log(log) {
+                tracing::warn!(logid, "cannot finish log: {e}");
+            }
         }
+    }
+}
+
+fn open_log(db: &Db, stepid: i64, name: &str) -> Option<LogWriter> {
+    db.add_log(stepid, name)
+        .inspect_err(|e| tracing::error!(stepid, log = name, "cannot create log: {e}"))
+        .ok()
+}
+
+/// Output that cannot be stored (disk full) is dropped, with one error line per log; the build
+/// itself goes on.
+fn append(db: &Db, log: &mut LogWriter, text: &str) {
+    if let Err(e) = db.append_log(log, text) {
+        tracing::error!(logid = log.logid, "cannot store log output: {e}");
     }
 }
 

@@ -114,7 +114,7 @@ impl Ctx<'_> {
             .db
             .add_step(self.build.buildid, self.step_no, name)
         {
-            let logs = StepLogs::new(&self.master.db, stepid);
+            let mut logs = StepLogs::new(&self.master.db, stepid);
             logs.stdio('h', &format!("{msg}\n"));
             logs.finish();
             let _ = self.master.db.finish_step(

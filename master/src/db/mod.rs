@@ -4,6 +4,8 @@
 //! `write.rs` holds the state changes (submit, claim, finish, retry); `read.rs` turns rows into
 //! the JSON shapes of Buildbot's data API so the REST API, a UI and metrics can share them.
 
+mod logfile;
+mod logs;
 mod read;
 mod schema;
 #[cfg(test)]
@@ -11,11 +13,12 @@ mod tests;
 mod ui;
 mod write;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
 use rusqlite::Connection;
 
+pub use logfile::LogWriter;
 pub use read::Filter;
 pub use ui::{BuildInfo, JobQuery, JobRow, JobState, LogContext, LogInfo, StepInfo};
 pub use write::{
@@ -77,10 +80,17 @@ pub enum DbError {
     },
     #[error("database: {0}")]
     Sql(#[from] rusqlite::Error),
+    #[error("log file {path}: {source}")]
+    LogFile {
+        path: String,
+        source: std::io::Error,
+    },
 }
 
 pub struct Db {
     conn: Mutex<Connection>,
+    /// `logs/` next to the database file: step log content (see `logfile.rs`).
+    logs_dir: PathBuf,
 }
 
 /// Seconds since the epoch (Buildbot's API uses integer timestamps).
@@ -92,7 +102,8 @@ pub fn now() -> i64 {
 }
 
 impl Db {
-    /// Opens (creating if needed) the database and applies pending migrations.
+    /// Opens (creating if needed) the database and applies pending migrations. Step logs are
+    /// kept in the `logs` directory beside the database file.
     pub fn open(path: &Path) -> Result<Db, DbError> {
         let err = |source| DbError::Open {
             path: path.display().to_string(),
@@ -113,6 +124,7 @@ impl Db {
         conn.set_prepared_statement_cache_capacity(128);
         Ok(Db {
             conn: Mutex::new(conn),
+            logs_dir: path.parent().unwrap_or(Path::new(".")).join("logs"),
         })
     }
 

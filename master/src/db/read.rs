@@ -204,19 +204,6 @@ impl Db {
         )
     }
 
-    /// The whole log content, lines prefixed with `h`/`o`/`e` (Buildbot's logchunks format).
-    pub fn log_content(&self, logid: i64) -> Result<String, DbError> {
-        let c = self.lock();
-        let mut st =
-            c.prepare("SELECT content FROM logchunks WHERE logid = ?1 ORDER BY first_line")?;
-        let rows = st.query_map([logid], |r| r.get::<_, String>(0))?;
-        let mut out = String::new();
-        for r in rows {
-            out.push_str(&r?);
-        }
-        Ok(out)
-    }
-
     /// `(step id, build id, builder name, build number, worker name)` for a log's raw header.
     pub fn log_context(&self, logid: i64) -> Result<Option<(String, i64, String)>, DbError> {
         let c = self.lock();

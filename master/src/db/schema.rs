@@ -138,6 +138,11 @@ CREATE INDEX builds_running ON builds(workerid) WHERE complete_at IS NULL;
 CREATE INDEX buildrequests_queue ON buildrequests(builderid, priority DESC, buildrequestid)
     WHERE complete = 0 AND claimed_at IS NULL;
 "#,
+    // 4: log content moves to files under <data_dir>/logs (relative path here); rows without a
+    // path are older logs whose content stays in logchunks.
+    r#"
+ALTER TABLE logs ADD COLUMN path TEXT;
+"#,
 ];
 
 /// Applies the migrations this database has not seen yet.

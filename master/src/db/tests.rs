@@ -156,18 +156,88 @@ fn logs_keep_buildbot_prefixes_and_line_counts() {
     let w = db.ensure_worker("w1").unwrap();
     let b = db.start_build(s.brid, w, &Map::new()).unwrap().unwrap();
     let step = db.add_step(b.buildid, 0, "runtask").unwrap();
-    let log = db.add_log(step, "taskotron.log").unwrap();
-    db.append_log(log, "ohello\nebad\n").unwrap();
-    db.append_log(log, "hprogram finished with exit code 0\n")
+    let mut log = db.add_log(step, "taskotron.log").unwrap();
+    let logid = log.logid;
+    db.append_log(&mut log, "ohello\nebad\n").unwrap();
+    db.append_log(&mut log, "hprogram finished with exit code 0\n")
         .unwrap();
+    // Readable while the log is still being written.
+    assert_eq!(
+        db.log_lines(logid, 1, 10).unwrap(),
+        (
+            vec![
+                "ebad".to_string(),
+                "hprogram finished with exit code 0".into()
+            ],
+            false
+        )
+    );
+    db.finish_log(log).unwrap();
     let logs = db.logs_json(&Filter::by("stepid", step)).unwrap();
     assert_eq!(logs[0]["slug"], "taskotron_log");
     assert_eq!(logs[0]["num_lines"], 3);
+    assert_eq!(logs[0]["complete"], true);
     assert_eq!(
-        db.log_content(log).unwrap(),
+        db.log_content(logid).unwrap(),
         "ohello\nebad\nhprogram finished with exit code 0\n"
     );
+    assert!(db.log_lines(logid, 2, 10).unwrap().1, "complete");
+    // The content is a file named by the job's uuid, beside the database.
+    let file = _d
+        .path()
+        .join("logs")
+        .join("a")
+        .join(format!("{logid}-taskotron_log.log"));
+    assert!(file.is_file(), "{}", file.display());
     let changes = db.changes_json(&Filter::default()).unwrap();
     assert_eq!(changes[0]["sourcestamp"]["project"], "rpmcheck");
     assert_eq!(changes[0]["properties"], json!({}));
+}
+
+#[test]
+fn logs_left_open_by_a_crash_get_their_real_line_count() {
+    let (_d, db) = db();
+    let s = db.submit(&req("a", "i", 0, false)).unwrap();
+    let w = db.ensure_worker("w1").unwrap();
+    let b = db.start_build(s.brid, w, &Map::new()).unwrap().unwrap();
+    let step = db.add_step(b.buildid, 0, "runtask").unwrap();
+    let mut log = db.add_log(step, "stdio").unwrap();
+    let logid = log.logid;
+    let text: String = (0..3000).map(|i| format!("oline {i}\n")).collect();
+    db.append_log(&mut log, &text).unwrap();
+    drop(log); // the master died: no finish_log
+    assert_eq!(db.close_abandoned_logs().unwrap(), 1);
+    let logs = db.logs_json(&Filter::by("logid", logid)).unwrap();
+    assert_eq!(logs[0]["num_lines"], 3000);
+    assert_eq!(logs[0]["complete"], true);
+    assert_eq!(db.close_abandoned_logs().unwrap(), 0);
+}
+
+#[test]
+fn logs_from_before_the_file_store_are_still_readable() {
+    let (_d, db) = db();
+    let s = db.submit(&req("a", "i", 0, false)).unwrap();
+    let w = db.ensure_worker("w1").unwrap();
+    let b = db.start_build(s.brid, w, &Map::new()).unwrap().unwrap();
+    let step = db.add_step(b.buildid, 0, "runtask").unwrap();
+    let logid = {
+        let c = db.lock();
+        c.execute(
+            "INSERT INTO logs(stepid, name, slug, num_lines, complete) VALUES (?1, 'stdio', 'stdio', 3, 1)",
+            [step],
+        )
+        .unwrap();
+        let logid = c.last_insert_rowid();
+        c.execute(
+            "INSERT INTO logchunks(logid, first_line, last_line, content) VALUES (?1, 0, 1, 'oa\nob\n'), (?1, 2, 2, 'hc\n')",
+            [logid],
+        )
+        .unwrap();
+        logid
+    };
+    assert_eq!(db.log_content(logid).unwrap(), "oa\nob\nhc\n");
+    assert_eq!(
+        db.log_lines(logid, 1, 10).unwrap(),
+        (vec!["ob".to_string(), "hc".into()], true)
+    );
 }

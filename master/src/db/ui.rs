@@ -354,48 +354,6 @@ impl Db {
             })
             .optional()?)
     }
-
-    /// Lines `from..` of a log (0-based), at most about `max` of them, each still carrying its
-    /// `h`/`o`/`e` stream prefix; plus whether the log is complete.
-    pub fn log_lines(
-        &self,
-        logid: i64,
-        from: i64,
-        max: usize,
-    ) -> Result<(Vec<String>, bool), DbError> {
-        let c = self.lock();
-        let complete: bool = c
-            .query_row(
-                // A step that ended without closing its log (worker lost) is complete too.
-                "SELECT l.complete OR s.complete_at IS NOT NULL FROM logs l
-                 JOIN steps s ON s.stepid = l.stepid WHERE l.logid = ?1",
-                [logid],
-                |r| r.get::<_, i64>(0),
-            )
-            .optional()?
-            .is_some_and(|v| v != 0);
-        let mut st = c.prepare_cached(
-            "SELECT first_line, content FROM logchunks WHERE logid = ?1 AND last_line >= ?2
-             ORDER BY first_line",
-        )?;
-        let mut rows = st.query(params![logid, from])?;
-        let mut out = Vec::new();
-        while let Some(r) = rows.next()? {
-            let first: i64 = r.get(0)?;
-            let content: String = r.get(1)?;
-            for (i, line) in content.split_inclusive('\n').enumerate() {
-                if first + i as i64 >= from {
-                    out.push(line.trim_end_matches('\n').to_string());
-                }
-            }
-            if out.len() >= max {
-                // The caller resumes from where this page ends; only report completion when
-                // everything was returned.
-                return Ok((out, false));
-            }
-        }
-        Ok((out, complete))
-    }
 }
 
 fn log_info(r: &Row) -> rusqlite::Result<LogInfo> {

@@ -389,56 +389,6 @@ impl Db {
         Ok(())
     }
 
-    pub fn add_log(&self, stepid: i64, name: &str) -> Result<i64, DbError> {
-        let slug: String = name
-            .chars()
-            .map(|ch| {
-                if ch.is_ascii_alphanumeric() || ch == '_' || ch == '-' {
-                    ch
-                } else {
-                    '_'
-                }
-            })
-            .collect();
-        let c = self.lock();
-        c.prepare_cached("INSERT OR IGNORE INTO logs(stepid, name, slug) VALUES (?1, ?2, ?3)")?
-            .execute(params![stepid, name, slug])?;
-        Ok(c.query_row(
-            "SELECT logid FROM logs WHERE stepid = ?1 AND slug = ?2",
-            params![stepid, slug],
-            |r| r.get(0),
-        )?)
-    }
-
-    /// Appends complete lines, each already prefixed with `h`/`o`/`e` for stdio logs.
-    pub fn append_log(&self, logid: i64, content: &str) -> Result<(), DbError> {
-        let lines = content.matches('\n').count() as i64;
-        if lines == 0 {
-            return Ok(());
-        }
-        let mut c = self.lock();
-        let tx = c.transaction()?;
-        let first: i64 = tx.query_row(
-            "SELECT num_lines FROM logs WHERE logid = ?1",
-            [logid],
-            |r| r.get(0),
-        )?;
-        tx.prepare_cached(
-            "INSERT INTO logchunks(logid, first_line, last_line, content) VALUES (?1, ?2, ?3, ?4)",
-        )?
-        .execute(params![logid, first, first + lines - 1, content])?;
-        tx.prepare_cached("UPDATE logs SET num_lines = num_lines + ?2 WHERE logid = ?1")?
-            .execute(params![logid, lines])?;
-        tx.commit()?;
-        Ok(())
-    }
-
-    pub fn finish_log(&self, logid: i64) -> Result<(), DbError> {
-        self.lock()
-            .execute("UPDATE logs SET complete = 1 WHERE logid = ?1", [logid])?;
-        Ok(())
-    }
-
     /// Ends a build and, unless it is to be retried, its request and buildset.
     pub fn finish_build(&self, b: BuildRef, result: i64, state: &str) -> Result<(), DbError> {
         let mut c = self.lock();

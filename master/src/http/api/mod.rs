@@ -304,9 +304,10 @@ async fn step_log(
 async fn step_log_contents(
     State(m): S,
     Path((id, s, slug)): Path<(String, String, String)>,
+    RawQuery(q): Q,
 ) -> Response {
     match tryr!(find_log(&m, &id, &s, &slug)) {
-        Some(l) => contents(&m, l["logid"].as_i64().unwrap_or(-1)),
+        Some(l) => contents(&m, l["logid"].as_i64().unwrap_or(-1), q.as_deref()),
         None => error(StatusCode::NOT_FOUND, "not found"),
     }
 }
@@ -332,9 +333,11 @@ async fn log(State(m): S, Path(id): Path<String>, RawQuery(q): Q) -> Response {
     )
 }
 
-async fn log_contents(State(m): S, Path(id): Path<String>) -> Response {
+async fn log_contents(State(m): S, Path(id): Path<String>, RawQuery(q): Q) -> Response {
     match num(&id) {
-        Some(id) if !tryr!(m.db.logs_json(&Filter::by("logid", id))).is_empty() => contents(&m, id),
+        Some(id) if !tryr!(m.db.logs_json(&Filter::by("logid", id))).is_empty() => {
+            contents(&m, id, q.as_deref())
+        }
         _ => error(StatusCode::NOT_FOUND, "not found"),
     }
 }
@@ -346,11 +349,38 @@ async fn log_raw(State(m): S, Path(id): Path<String>) -> Response {
     }
 }
 
-/// `logchunks` reply: the whole log as one chunk, lines prefixed `h`/`o`/`e`.
-fn contents(m: &Master, logid: i64) -> Response {
-    let content = tryr!(m.db.log_content(logid));
-    Json(json!({"logchunks": [{"content": content, "firstline": 0, "logid": logid}], "meta": {}}))
-        .into_response()
+/// `logchunks` reply: one chunk, lines prefixed `h`/`o`/`e`. Like Buildbot, `?offset=N&limit=M`
+/// (in lines) returns a window of the log; without them, the whole log.
+fn contents(m: &Master, logid: i64, query: Option<&str>) -> Response {
+    let q = Query::parse(query);
+    let number = |key: &str| -> Result<Option<usize>, String> {
+        q.get(key)
+            .map(|v| {
+                v.parse::<usize>().map_err(|_| {
+                    format!("query parameter {key}: expected a number of lines, got {v:?}")
+                })
+            })
+            .transpose()
+    };
+    let (offset, limit) = match (number("offset"), number("limit")) {
+        (Ok(o), Ok(l)) => (o, l),
+        (Err(e), _) | (_, Err(e)) => return error(StatusCode::BAD_REQUEST, &e),
+    };
+    let content = if offset.is_none() && limit.is_none() {
+        tryr!(m.db.log_content(logid))
+    } else {
+        let (lines, _) = tryr!(m.db.log_lines(
+            logid,
+            offset.unwrap_or(0) as i64,
+            limit.unwrap_or(usize::MAX)
+        ));
+        lines.iter().map(|l| format!("{l}\n")).collect()
+    };
+    Json(json!({
+        "logchunks": [{"content": content, "firstline": offset.unwrap_or(0), "logid": logid}],
+        "meta": {}
+    }))
+    .into_response()
 }
 
 /// Plain text with Buildbot's small header, stream prefixes removed.
