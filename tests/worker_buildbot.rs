@@ -2,7 +2,9 @@
 //! Taskotron-style factory (shell steps with argv/string commands and env handling, FileUpload,
 //! DirectoryUpload plain and gz, MakeDirectory/CopyDirectory/RemoveDirectory/FileExists,
 //! MultipleFileUpload with glob, StringDownload, maxTime), a REST stop that interrupts a
-//! running command, and reconnection after the master goes silent and after it restarts.
+//! running command, reconnection after the master goes silent and after it restarts, and
+//! SIGTERM: Buildbot does not know our `graceful_shutdown` op, so the worker falls back to
+//! finishing the running command and exiting.
 
 mod util;
 mod worker_support;
@@ -197,4 +199,63 @@ fn worker_reconnects_after_silence_and_master_restart() {
     assert!(master
         .log_raw(buildid, "hello", "stdio")
         .contains("hello again"));
+}
+
+/// SIGTERM on our worker during a command, with a stock Buildbot 4.3.0 master: the worker's
+/// `graceful_shutdown` request gets Buildbot's "Command graceful_shutdown does not exist."
+/// exception, so it falls back: the running command finishes and reports, and the worker
+/// exits 0.
+#[test]
+fn sigterm_with_stock_master_falls_back_to_finishing_the_running_command() {
+    let tmp = tempfile::tempdir().unwrap();
+    let master = BuildbotMaster::create(tmp.path(), 3600);
+    std::fs::write(&master.gate, "").unwrap();
+    let mut worker = OurWorker::start(tmp.path(), master.worker_port, "");
+    master.wait_worker(T);
+    let brid = master.force("gated", json!({}));
+    let buildid = master.build_of(brid, T)["buildid"].as_u64().unwrap();
+    // The stdio log has the header once the worker started the process.
+    util::wait_for("wait-gate command running", T, || {
+        let running = master.steps(buildid).iter().any(|s| {
+            s["name"] == "wait-gate" && s["complete"] == false && !s["started_at"].is_null()
+        });
+        (running
+            && master
+                .log_raw(buildid, "wait-gate", "stdio")
+                .contains("argv:"))
+        .then_some(())
+    });
+
+    worker.proc.signal(libc::SIGTERM);
+    util::wait_for("worker to fall back", T, || {
+        worker
+            .log_text()
+            .contains("the master cannot drain us: finishing running commands, then exiting")
+            .then_some(())
+    });
+    let log = worker.log_text();
+    assert!(
+        log.contains("Command graceful_shutdown does not exist."),
+        "Buildbot's answer is logged:\n{log}"
+    );
+    std::fs::remove_file(&master.gate).unwrap();
+    let st = worker.proc.wait_exit(T);
+    assert_eq!(st.code(), Some(0), "worker exit");
+
+    let build = master.wait_complete(buildid, T);
+    // The command ran to its end and Buildbot got its output and exit code...
+    assert!(master
+        .log_raw(buildid, "wait-gate", "stdio")
+        .contains("gate-open"));
+    let twistd = std::fs::read_to_string(master.dir.join("twistd.log")).unwrap();
+    assert!(
+        twistd
+            .lines()
+            .any(|l| l.contains("echo gate-open") && l.ends_with("> rc=0")),
+        "Buildbot logs the command's rc"
+    );
+    // ...but a stock master cannot be told to keep the worker for the rest of the build: the
+    // worker leaves, Buildbot sees it lost and the build does not end SUCCESS here (Buildbot
+    // normally marks it RETRY and runs it again on another worker).
+    assert_ne!(build["results"].as_u64(), Some(SUCCESS), "{build}");
 }

@@ -1,7 +1,8 @@
 //! Protocol-level tests of taskotron-worker against a scripted master (worker_support::
 //! fake_master): Buildbot's setup sequence, answers to bad input, transfers with a master that
 //! follows the spec (non-empty downloads, keepstamp), shell limits and interrupts, and the
-//! process lifecycle (SIGTERM finishes the running command, SIGINT twice aborts, `shutdown`).
+//! process lifecycle (SIGTERM with a master that cannot drain finishes the running command,
+//! SIGINT twice aborts, `shutdown`).
 
 mod util;
 mod worker_support;
@@ -9,8 +10,8 @@ mod worker_support;
 use std::time::Duration;
 
 use taskotron_common::protocol::{
-    CommandArgs, CommandLine, DownloadFileArgs, Message, Op, Paths, ShellArgs, UpdateItem,
-    UploadDirectoryArgs, UploadFileArgs, Value, WorkerInfo, WorkerSettings,
+    CommandArgs, CommandLine, DownloadFileArgs, Message, Op, Paths, Response, ShellArgs,
+    UpdateItem, UploadDirectoryArgs, UploadFileArgs, Value, WorkerInfo, WorkerSettings,
 };
 use tokio_tungstenite::tungstenite::Message as Ws;
 use worker_support::fake_master::{map, Conn, FakeMaster};
@@ -457,11 +458,17 @@ async fn sigterm_finishes_the_running_command_then_exits() {
         marker.exists().then_some(())
     });
     worker.proc.signal(libc::SIGTERM);
-    // The signal is handled asynchronously: wait until the worker says it is draining.
-    util::wait_for("worker to handle SIGTERM", Duration::from_secs(30), || {
+    // The worker first asks to be drained (`graceful_shutdown`, our extension); this master
+    // answers like a stock Buildbot master, so the worker falls back (tests/worker_graceful.rs
+    // covers the other answers).
+    let ask = conn.next_request(|op| *op == Op::GracefulShutdown).await;
+    conn.reply(Response::unknown_op(ask.seq_number, "graceful_shutdown"))
+        .await;
+    // Handled asynchronously: wait until the worker says it no longer takes commands.
+    util::wait_for("worker to fall back", Duration::from_secs(30), || {
         worker
             .log_text()
-            .contains("SIGTERM: finishing")
+            .contains("finishing running commands, then exiting")
             .then_some(())
     });
     // New commands are refused while draining.

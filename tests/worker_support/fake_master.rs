@@ -151,6 +151,38 @@ impl Conn {
         resp
     }
 
+    /// Reads until a worker request matching `pred` arrives; everything else read meanwhile is
+    /// kept, in order, for the next `recv`/`collect`.
+    pub async fn next_request(&mut self, pred: impl Fn(&Op) -> bool) -> Request {
+        let mut held = VecDeque::new();
+        let mut found = None;
+        // Look at what is already held back first, then at the socket.
+        while let Some(m) = self.inbox.pop_front() {
+            match m {
+                Message::Request(r) if found.is_none() && pred(&r.op) => found = Some(r),
+                other => held.push_back(other),
+            }
+        }
+        let req = match found {
+            Some(r) => r,
+            None => loop {
+                match self.recv().await.expect("connection open") {
+                    Message::Request(r) if pred(&r.op) => break r,
+                    other => held.push_back(other),
+                }
+            },
+        };
+        held.extend(self.inbox.drain(..));
+        self.inbox = held;
+        req
+    }
+
+    /// Sends a response of our choosing (e.g. Buildbot's answer to an op it does not know).
+    pub async fn reply(&mut self, resp: Response) {
+        let bytes = encode(&Message::Response(resp));
+        self.send_raw(Ws::Binary(bytes.into())).await;
+    }
+
     /// Answers one worker request like a spec-following master.
     pub async fn answer(&mut self, r: &Request) {
         let resp = match (&r.op, &self.utime_exception) {

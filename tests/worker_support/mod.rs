@@ -17,6 +17,8 @@ pub mod transcript;
 pub struct BuildbotMaster {
     pub dir: PathBuf,
     pub upload_dir: PathBuf,
+    /// While this file exists, the `gated` builder's first step waits.
+    pub gate: PathBuf,
     pub worker_port: u16,
     pub www_port: u16,
     pub proc: Option<ChildGuard>,
@@ -44,6 +46,7 @@ impl BuildbotMaster {
         let mut m = BuildbotMaster {
             dir,
             upload_dir,
+            gate: root.join("gate"),
             worker_port: util::free_port(),
             www_port: util::free_port(),
             proc: None,
@@ -63,6 +66,7 @@ impl BuildbotMaster {
                 .env("TT_WORKER_PORT", self.worker_port.to_string())
                 .env("TT_WWW_PORT", self.www_port.to_string())
                 .env("TT_UPLOAD_DIR", &self.upload_dir)
+                .env("TT_GATE_FILE", &self.gate)
                 .env("TT_KEEPALIVE", self.keepalive.to_string())
                 .stdout(Stdio::from(log.try_clone().unwrap()))
                 .stderr(Stdio::from(log)),

@@ -66,6 +66,11 @@ pub enum Op {
     /// Ask the worker process to exit.
     Shutdown,
     // ---- worker -> master ----
+    /// **Taskotron extension** (not in Buildbot): the worker asks to be drained: the master
+    /// gives it no new builds, lets the running ones finish, then sends [`Op::Shutdown`].
+    /// A stock Buildbot master answers `"Command graceful_shutdown does not exist."`, and the
+    /// worker then falls back to finishing its running commands on its own (docs/worker.md).
+    GracefulShutdown,
     /// Status/output of a running command.
     Update {
         command_id: String,
@@ -112,6 +117,7 @@ impl Op {
             Op::StartCommand { .. } => "start_command",
             Op::InterruptCommand { .. } => "interrupt_command",
             Op::Shutdown => "shutdown",
+            Op::GracefulShutdown => "graceful_shutdown",
             Op::Update { .. } => "update",
             Op::Complete { .. } => "complete",
             Op::UploadFileWrite { .. } => "update_upload_file_write",
@@ -153,7 +159,7 @@ impl Op {
         }
         match self {
             Op::Print { message } => vec![kv("message", s(message))],
-            Op::Keepalive | Op::GetWorkerInfo | Op::Shutdown => vec![],
+            Op::Keepalive | Op::GetWorkerInfo | Op::Shutdown | Op::GracefulShutdown => vec![],
             Op::SetWorkerSettings(ws) => vec![kv("args", ws.to_value())],
             Op::StartCommand {
                 command_id,
@@ -336,6 +342,7 @@ impl Message {
                 builder_name: f.opt_text("builder_name")?,
             },
             "shutdown" => Op::Shutdown,
+            "graceful_shutdown" => Op::GracefulShutdown,
             "update" => {
                 let list = f
                     .required("args")?
@@ -504,5 +511,46 @@ fn strings_are_utf8(v: &Value) -> bool {
             .iter()
             .all(|(k, v)| strings_are_utf8(k) && strings_are_utf8(v)),
         _ => true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn graceful_shutdown_encodes_and_parses() {
+        // {"op": "graceful_shutdown", "seq_number": 3}, op first like every request we send.
+        let mut want = vec![0x82, 0xa2, b'o', b'p', 0xb1];
+        want.extend_from_slice(b"graceful_shutdown");
+        want.push(0xaa);
+        want.extend_from_slice(b"seq_number");
+        want.push(0x03);
+        let bytes = encode(&Message::request(3, Op::GracefulShutdown));
+        assert_eq!(bytes, want);
+        assert_eq!(
+            decode(&bytes).unwrap(),
+            Message::request(3, Op::GracefulShutdown)
+        );
+        assert_eq!(Op::GracefulShutdown.name(), "graceful_shutdown");
+        assert_eq!(Op::GracefulShutdown.command_id(), None);
+
+        // Key order does not matter, and extra keys are ignored (as for other bodiless ops).
+        let v = Value::Map(vec![
+            (Value::from("seq_number"), Value::from(9u64)),
+            (Value::from("reason"), Value::from("SIGTERM")),
+            (Value::from("op"), Value::from("graceful_shutdown")),
+        ]);
+        assert_eq!(
+            Message::from_value(&v).unwrap(),
+            Message::request(9, Op::GracefulShutdown)
+        );
+
+        // A master that does not know the op answers like Buildbot does.
+        let r = Response::unknown_op(3, Op::GracefulShutdown.name());
+        assert_eq!(
+            r.error_text().as_deref(),
+            Some("Command graceful_shutdown does not exist.")
+        );
     }
 }

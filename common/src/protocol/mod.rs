@@ -20,7 +20,8 @@
 //!   `GetWorkerInfo`, `SetWorkerSettings`, `StartCommand`, `InterruptCommand`, `Shutdown`.
 //!   Worker → master: `Update`, `Complete`, `UploadFileWrite/Close/Utime`,
 //!   `UploadDirectoryWrite/Unpack`, `ReadFile` (answer with `Value::Binary(bytes)`, empty = EOF),
-//!   `ReadFileClose`.
+//!   `ReadFileClose`, and our extension `GracefulShutdown` (drain me, then send `shutdown`;
+//!   a stock Buildbot master answers it with `"Command graceful_shutdown does not exist."`).
 //! * Command args: [`CommandArgs`] (`Shell(ShellArgs)`, `UploadFile(..)`, ...).
 //!   Master: `CommandArgs::Shell(ShellArgs::new(workdir, CommandLine::Argv(..)))
 //!   .start_command("7", Some("x86_64".into()))` gives an [`Op::StartCommand`]. Worker:

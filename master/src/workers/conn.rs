@@ -201,6 +201,11 @@ impl Conn {
         self.request(op, Duration::from_secs(30)).await.map(|_| ())
     }
 
+    /// Answers one of the worker's requests directly (most answers go through a [`Responder`]).
+    pub fn reply(&self, resp: Response) {
+        let _ = self.out.send(encode(&Message::Response(resp)));
+    }
+
     /// Handles one decoded message from the worker.
     pub fn handle(&self, msg: Message) {
         match msg {

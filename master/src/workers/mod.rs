@@ -1,8 +1,11 @@
 //! The worker side of the master: the msgpack WebSocket listener (`server.rs`), one session per
 //! connected worker (`session.rs`: setup sequence, heartbeats, loss), the connection object
-//! build steps talk to (`conn.rs`), and the registry of who is connected and how busy.
+//! build steps talk to (`conn.rs`), graceful stop of one worker (`drain.rs`: REST `stop`, the
+//! UI's Drain button, and the worker's own `graceful_shutdown`), and the registry of who is
+//! connected and how busy.
 
 pub mod conn;
+pub mod drain;
 pub mod server;
 mod session;
 

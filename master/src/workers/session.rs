@@ -7,8 +7,8 @@ use std::time::Duration;
 use axum::extract::ws::{Message as WsMessage, WebSocket};
 use futures_util::{SinkExt, StreamExt};
 use taskotron_common::protocol::{
-    decode_bounded, encode, CommandArgs, Message, MkdirArgs, Op, PathArgs, Paths, Response,
-    UpdateItem, Value, WorkerInfo, WorkerSettings,
+    decode_bounded, encode, CommandArgs, Message, MkdirArgs, Op, PathArgs, Paths, Request,
+    Response, UpdateItem, Value, WorkerInfo, WorkerSettings,
 };
 use tokio::sync::mpsc;
 
@@ -42,10 +42,16 @@ pub async fn run(master: Arc<Master>, socket: WebSocket, name: String) {
     });
     let max = master.cfg.limits.max_frame_bytes;
     let rconn = conn.clone();
+    let rmaster = master.clone();
     let reader = tokio::spawn(async move {
         while let Some(msg) = stream.next().await {
             match msg {
                 Ok(WsMessage::Binary(data)) => match decode_bounded(&data, max) {
+                    // Our protocol extension: the worker asks to be drained (SIGTERM).
+                    Ok(Message::Request(Request {
+                        seq_number,
+                        op: Op::GracefulShutdown,
+                    })) => super::drain::worker_asked(&rmaster, &rconn, seq_number),
                     Ok(m) => rconn.handle(m),
                     Err(e) => match e.reply_to() {
                         Some(seq) => {
@@ -310,6 +316,7 @@ async fn heartbeat(master: &Master, conn: &Arc<Conn>) {
             }
         }
         if master.workers.is_idle_stopping(&conn.name) {
+            // A drained worker whose `shutdown` (sent when its last build ended) was lost.
             let _ = conn.request(Op::Shutdown, timeout).await;
         }
     }

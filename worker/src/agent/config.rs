@@ -17,6 +17,9 @@ fn default_ping_timeout() -> f64 {
 fn default_maxdelay() -> f64 {
     30.0
 }
+fn default_graceful_timeout() -> f64 {
+    5.0
+}
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -39,6 +42,10 @@ pub struct WorkerConfig {
     /// Cap of the reconnect backoff, seconds.
     #[serde(default = "default_maxdelay")]
     pub maxdelay: f64,
+    /// Seconds to wait for the master's answer to `graceful_shutdown` (sent on SIGTERM) before
+    /// falling back to "finish the running commands, then exit".
+    #[serde(default = "default_graceful_timeout")]
+    pub graceful_timeout: f64,
     /// CPU count to report (default: what the OS says).
     #[serde(default)]
     pub numcpus: Option<u64>,
@@ -57,6 +64,7 @@ impl WorkerConfig {
             keepalive: default_keepalive(),
             ping_timeout: default_ping_timeout(),
             maxdelay: default_maxdelay(),
+            graceful_timeout: default_graceful_timeout(),
             numcpus: None,
             delete_leftover_dirs: false,
         }
@@ -92,6 +100,7 @@ impl WorkerConfig {
             ("keepalive", self.keepalive),
             ("ping_timeout", self.ping_timeout),
             ("maxdelay", self.maxdelay),
+            ("graceful_timeout", self.graceful_timeout),
         ] {
             if !(v.is_finite() && v > 0.0) {
                 return Err(format!(

@@ -29,7 +29,7 @@ static NEXT_SESSION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64
 pub enum SessionEnd {
     /// The master sent `shutdown`.
     Shutdown,
-    /// A local stop (SIGTERM/SIGINT) completed: no command runs any more.
+    /// A local stop (the fallback of SIGTERM/SIGINT) completed: no command runs any more.
     Stopped,
     /// A local abort (second SIGINT).
     Aborted,
@@ -109,6 +109,8 @@ pub async fn run_session(
         settings: OutputSettings::default(),
     };
 
+    // The `graceful_shutdown` request of this session, sent once after SIGTERM.
+    let mut graceful_ask = None;
     let end = loop {
         let changed = state.changed.notified();
         tokio::pin!(changed);
@@ -118,6 +120,13 @@ pub async fn run_session(
         }
         if state.stopping() && state.running_count() == 0 {
             break SessionEnd::Stopped;
+        }
+        if state.graceful_requested() && !state.stopping() && graceful_ask.is_none() {
+            graceful_ask = Some(tokio::spawn(super::graceful::ask_and_apply(
+                peer.clone(),
+                Arc::clone(state),
+                Duration::from_secs_f64(cfg.graceful_timeout),
+            )));
         }
         tokio::select! {
             frame = stream.next() => {
@@ -152,6 +161,10 @@ pub async fn run_session(
         state.interrupt_all("connection to the master ended");
     }
     peer.close();
+    if let Some(ask) = graceful_ask {
+        // Answered, or failed by `peer.close()` just now: it ends promptly.
+        let _ = ask.await;
+    }
     drop(handler);
     drop(peer);
     // Let the writer send what is queued (e.g. the reply to `shutdown`), briefly.
@@ -169,6 +182,7 @@ fn handle_frame(handler: &mut Handler<'_>, data: &[u8]) -> Option<SessionEnd> {
         Ok(Message::Request(req)) => match handler.handle(req) {
             Verdict::Continue => None,
             Verdict::Shutdown => Some(SessionEnd::Shutdown),
+            Verdict::Stopped => Some(SessionEnd::Stopped),
         },
         Err(e) => {
             match e.reply_to() {

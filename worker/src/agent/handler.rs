@@ -17,6 +17,8 @@ use crate::commands::{self, output::Output, Ctx};
 pub enum Verdict {
     Continue,
     Shutdown,
+    /// Stopping with nothing left to run: end the session (see [`Handler::handle`]).
+    Stopped,
 }
 
 pub struct Handler<'a> {
@@ -48,6 +50,13 @@ impl Handler<'_> {
             Op::SetWorkerSettings(s) => {
                 self.settings = OutputSettings::new(&s);
                 ok(&self.peer);
+            }
+            Op::StartCommand { .. } if self.state.stopping() && self.state.running_count() == 0 => {
+                // Stopping (SIGTERM fallback) and idle: leave instead of refusing. A refused
+                // `start_command` fails the build for good (EXCEPTION); a worker that is gone
+                // makes the master retry the build elsewhere (RETRY), on Buildbot and ours.
+                tracing::info!("stopping: a new command arrived; disconnecting so the master retries the build elsewhere");
+                return Verdict::Stopped;
             }
             Op::StartCommand {
                 command_id,

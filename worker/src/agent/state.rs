@@ -1,5 +1,12 @@
 //! State that outlives one connection: running commands (so `interrupt_command` and shutdown
-//! can reach them) and the stop/abort requests from signals.
+//! can reach them) and the shutdown requests from signals.
+//!
+//! Shutdown modes, mildest first (docs/worker.md, "Signals"):
+//! * graceful (first SIGTERM/SIGINT): ask the master with `graceful_shutdown` to drain us;
+//!   commands are still accepted while the answer is pending and, once the master agreed
+//!   (`draining`), until it sends `shutdown`;
+//! * stop (fallback, or a second SIGTERM): finish running commands, accept no new ones, exit;
+//! * abort (second SIGINT): kill running commands and exit now.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -10,6 +17,8 @@ use tokio::sync::{watch, Notify};
 #[derive(Debug, Default)]
 pub struct AgentState {
     running: Mutex<HashMap<String, watch::Sender<Option<String>>>>,
+    graceful: AtomicBool,
+    draining: AtomicBool,
     stopping: AtomicBool,
     aborting: AtomicBool,
     /// Woken whenever a command ends or a stop/abort is requested.
@@ -58,7 +67,33 @@ impl AgentState {
         self.lock().len()
     }
 
-    /// Graceful stop: finish running commands, accept no new ones, then exit.
+    /// Graceful shutdown: ask the master to drain us (see [`super::graceful`]).
+    pub fn request_graceful(&self) {
+        self.graceful.store(true, Ordering::SeqCst);
+        self.changed.notify_waiters();
+    }
+
+    /// A graceful shutdown was requested (the master may not have answered yet).
+    pub fn graceful_requested(&self) -> bool {
+        self.graceful.load(Ordering::SeqCst)
+    }
+
+    /// The master agreed to drain us: keep running its commands until it sends `shutdown`.
+    pub fn set_draining(&self) {
+        self.draining.store(true, Ordering::SeqCst);
+        self.changed.notify_waiters();
+    }
+
+    pub fn draining(&self) -> bool {
+        self.draining.load(Ordering::SeqCst)
+    }
+
+    /// Any shutdown was requested: a lost connection is not re-established.
+    pub fn winding_down(&self) -> bool {
+        self.graceful_requested() || self.stopping()
+    }
+
+    /// Stop (the fallback): finish running commands, accept no new ones, then exit.
     pub fn request_stop(&self) {
         self.stopping.store(true, Ordering::SeqCst);
         self.changed.notify_waiters();

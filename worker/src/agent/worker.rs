@@ -1,5 +1,7 @@
 //! The agent's lifecycle: connect, run a session, and on loss reconnect after a jittered
 //! exponential backoff, until the master says `shutdown` or a local stop/abort completes.
+//! Once a shutdown was requested (SIGTERM/SIGINT), a lost connection is not re-established:
+//! the agent exits when no command runs any more.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -28,8 +30,9 @@ pub async fn run(cfg: WorkerConfig, basedir: &Path, state: Arc<AgentState>) -> E
         if state.aborting() {
             return Exit::Aborted;
         }
-        if state.stopping() && state.running_count() == 0 {
-            return Exit::Clean;
+        if state.winding_down() {
+            // A signal arrived while we were not connected: nothing to drain, nobody to ask.
+            return wait_idle(&state).await;
         }
         let started = Instant::now();
         match run_session(&cfg, basedir, &state).await {
@@ -46,13 +49,9 @@ pub async fn run(cfg: WorkerConfig, basedir: &Path, state: Arc<AgentState>) -> E
         if started.elapsed() >= STABLE_SESSION {
             backoff.reset();
         }
-        if state.stopping() {
+        if state.winding_down() {
             // Nothing to finish without a master: commands were interrupted with the session.
-            return if state.aborting() {
-                Exit::Aborted
-            } else {
-                Exit::Clean
-            };
+            return wait_idle(&state).await;
         }
         let delay = backoff.next_delay();
         tracing::info!(delay_s = delay.as_secs_f64(), "reconnecting");
@@ -61,5 +60,24 @@ pub async fn run(cfg: WorkerConfig, basedir: &Path, state: Arc<AgentState>) -> E
             _ = tokio::time::sleep(delay) => {}
             _ = changed => {}
         }
+    }
+}
+
+/// Waits until no command runs (they were interrupted with the session, so this is quick),
+/// then says how the agent ended.
+async fn wait_idle(state: &AgentState) -> Exit {
+    loop {
+        let changed = state.changed.notified();
+        tokio::pin!(changed);
+        changed.as_mut().enable();
+        if state.running_count() == 0 {
+            break;
+        }
+        changed.await;
+    }
+    if state.aborting() {
+        Exit::Aborted
+    } else {
+        Exit::Clean
     }
 }

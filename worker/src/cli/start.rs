@@ -1,6 +1,16 @@
 //! `taskotron-worker start BASEDIR`: run in the foreground until the master says `shutdown` or
-//! a signal stops us. SIGTERM (or a first SIGINT): accept no new commands, let the running ones
-//! finish, then exit 0. A second SIGINT: kill running commands and exit 1.
+//! a signal stops us.
+//!
+//! * SIGTERM (or a first SIGINT): graceful shutdown. We send the master `graceful_shutdown`
+//!   (a Taskotron extension of the msgpack protocol, see `agent::graceful`). taskotron-master
+//!   agrees, stops giving us builds, lets the running build finish (we keep accepting its
+//!   commands) and then sends `shutdown`: exit 0. A stock Buildbot master answers "Command
+//!   graceful_shutdown does not exist." (or no answer comes within `graceful_timeout`): we fall
+//!   back to accepting no new commands, letting the running ones finish, and exiting 0. If the
+//!   connection drops meanwhile, we do not reconnect and exit once no command runs.
+//! * A second SIGTERM: switch to that fallback now (finish the running command, then exit 0;
+//!   the rest of the build is refused and the master retries it elsewhere).
+//! * A second SIGINT: kill running commands and exit 1.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -31,20 +41,8 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         tokio::spawn(async move {
             loop {
                 tokio::select! {
-                    _ = term.recv() => {
-                        // Stop first, then log: once the line is visible, new commands are refused.
-                        st.request_stop();
-                        tracing::info!(running = st.running_count(), "SIGTERM: finishing running commands, then exiting");
-                    }
-                    _ = int.recv() => {
-                        if st.stopping() {
-                            tracing::warn!("second SIGINT: aborting running commands");
-                            st.request_abort();
-                        } else {
-                            st.request_stop();
-                            tracing::info!(running = st.running_count(), "SIGINT: finishing running commands, then exiting (Ctrl-C again to abort)");
-                        }
-                    }
+                    _ = term.recv() => on_sigterm(&st),
+                    _ = int.recv() => on_sigint(&st),
                 }
             }
         });
@@ -56,4 +54,39 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
             Exit::Aborted => 1,
         })
     })
+}
+
+fn on_sigterm(st: &AgentState) {
+    if st.stopping() {
+        tracing::info!(
+            running = st.running_count(),
+            "SIGTERM again: already finishing running commands"
+        );
+    } else if st.graceful_requested() {
+        // Stop first, then log: once the line is visible, new commands are refused.
+        st.request_stop();
+        tracing::info!(
+            running = st.running_count(),
+            "second SIGTERM: finishing running commands, then exiting (the rest of the build is refused)"
+        );
+    } else {
+        st.request_graceful();
+        tracing::info!(
+            running = st.running_count(),
+            "SIGTERM: graceful shutdown (finish the build, then disconnect; SIGTERM again: finish only the running command)"
+        );
+    }
+}
+
+fn on_sigint(st: &AgentState) {
+    if st.winding_down() {
+        tracing::warn!("second SIGINT: aborting running commands");
+        st.request_abort();
+    } else {
+        st.request_graceful();
+        tracing::info!(
+            running = st.running_count(),
+            "SIGINT: graceful shutdown (finish the build, then disconnect; Ctrl-C again to abort)"
+        );
+    }
 }

@@ -4,7 +4,6 @@
 //! `buildrequests/<id>` `cancel`; `workers/<id|name>` `stop` | `kill` | `pause` | `unpause`.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -12,7 +11,6 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Map, Value};
-use taskotron_common::protocol::Op;
 
 use crate::db::Filter;
 use crate::state::Master;
@@ -381,15 +379,16 @@ pub async fn worker(
             m.wake.notify_one();
             ok(rpc.id, Value::Null)
         }
-        "stop" | "kill" => {
-            let _ = m.db.set_worker_graceful(workerid, rpc.method == "stop");
-            let idle = m.workers.set_stopping(&name);
+        "stop" => {
+            // Errors are logged by drain; the in-memory drain happens regardless.
+            let _ = crate::workers::drain::drain(&m, &name, workerid);
+            ok(rpc.id, Value::Null)
+        }
+        "kill" => {
+            let _ = m.db.set_worker_graceful(workerid, false);
+            m.workers.set_stopping(&name);
             if let Some(conn) = m.workers.get_conn(&name) {
-                if rpc.method == "kill" || idle == Some(true) {
-                    tokio::spawn(async move {
-                        let _ = conn.request(Op::Shutdown, Duration::from_secs(10)).await;
-                    });
-                }
+                crate::workers::drain::send_shutdown(conn);
             }
             ok(rpc.id, Value::Null)
         }

@@ -5,13 +5,11 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Serialize;
-use taskotron_common::protocol::Op;
 
 use super::auth::{is_admin, same_origin};
 use super::html::{error_page, esc, layout, time_el};
@@ -188,14 +186,7 @@ pub async fn apply(m: &Arc<Master>, name: &str, action: &str) -> Result<(), (Sta
             m.wake.notify_one();
         }
         "drain" => {
-            m.db.set_worker_graceful(workerid, true).map_err(db_err)?;
-            if m.workers.set_stopping(name) == Some(true) {
-                if let Some(conn) = m.workers.get_conn(name) {
-                    tokio::spawn(async move {
-                        let _ = conn.request(Op::Shutdown, Duration::from_secs(10)).await;
-                    });
-                }
-            }
+            crate::workers::drain::drain(m, name, workerid).map_err(db_err)?;
         }
         other => {
             return Err((
