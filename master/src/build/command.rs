@@ -148,7 +148,13 @@ pub async fn run(
                 {
                     if let Some(why) = current {
                         logs.stdio('h', &format!("\ninterrupting: {why}\n"));
-                        let _ = conn.interrupt(&cid, &why, Some(builder)).await;
+                        // Not awaited here: this loop must keep taking the command's events
+                        // (the reader may be waiting for backlog room to read the reply).
+                        let (conn, cid, reason, builder) =
+                            (conn.clone(), cid.clone(), why.clone(), builder.to_string());
+                        tokio::spawn(async move {
+                            let _ = conn.interrupt(&cid, &reason, Some(&builder)).await;
+                        });
                         cancelled = Some(why);
                     }
                 }

@@ -4,16 +4,40 @@
 //! The socket itself is driven by `session.rs`; this type is what build steps and the setup
 //! sequence talk to. Replies to `update_read_file` / `update_upload_*` are sent by the step
 //! that owns the command (through a [`Responder`]), so a slow disk never blocks the reader.
+//!
+//! Command traffic (log updates, upload blocks) waits in per-command queues until its step
+//! takes it. Those queues share a byte budget per connection ([`BACKLOG_BYTES`]): when it is
+//! used up, the reader stops reading the socket until a step catches up, so a worker that
+//! does not wait for its update replies (buildbot-worker does not) is slowed down by TCP
+//! instead of growing the master's memory without bound.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use taskotron_common::protocol::{
     encode, CommandArgs, Message, Op, Request, Response, UpdateItem, Value, WorkerInfo,
 };
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, oneshot, watch, OwnedSemaphorePermit, Semaphore};
+
+/// Bytes of command traffic a connection may have queued for its steps (see the module doc).
+/// Larger than any frame the master accepts, so one frame always fits.
+pub const BACKLOG_BYTES: u32 = 64 << 20;
+
+/// A queued event and its share of the connection's backlog, returned when the step takes it.
+type Queued = (CmdEvent, Option<OwnedSemaphorePermit>);
+
+/// The receiving end of one command's events.
+pub struct CmdEvents {
+    rx: mpsc::UnboundedReceiver<Queued>,
+}
+
+impl CmdEvents {
+    pub async fn recv(&mut self) -> Option<CmdEvent> {
+        self.rx.recv().await.map(|(event, _backlog_share)| event)
+    }
+}
 
 /// Master-process-wide command ids, like Buildbot's `RemoteCommand.generate_new_command_id`.
 static COMMAND_IDS: AtomicU64 = AtomicU64::new(0);
@@ -80,7 +104,8 @@ pub struct Conn {
     out: mpsc::UnboundedSender<Vec<u8>>,
     next_seq: AtomicU64,
     pending: Mutex<HashMap<u64, oneshot::Sender<Response>>>,
-    commands: Mutex<HashMap<String, mpsc::UnboundedSender<CmdEvent>>>,
+    commands: Mutex<HashMap<String, mpsc::UnboundedSender<Queued>>>,
+    backlog: Arc<Semaphore>,
     closed_tx: watch::Sender<bool>,
     closed: AtomicBool,
     info: Mutex<Option<WorkerInfo>>,
@@ -95,6 +120,7 @@ impl Conn {
             next_seq: AtomicU64::new(0),
             pending: Mutex::new(HashMap::new()),
             commands: Mutex::new(HashMap::new()),
+            backlog: Arc::new(Semaphore::new(BACKLOG_BYTES as usize)),
             closed_tx: watch::channel(false).0,
             closed: AtomicBool::new(false),
             info: Mutex::new(None),
@@ -164,7 +190,7 @@ impl Conn {
         args: &CommandArgs,
         builder: Option<&str>,
         timeout: Duration,
-    ) -> Result<(String, mpsc::UnboundedReceiver<CmdEvent>), ConnError> {
+    ) -> Result<(String, CmdEvents), ConnError> {
         let cid = COMMAND_IDS.fetch_add(1, Ordering::SeqCst).to_string();
         let (tx, rx) = mpsc::unbounded_channel();
         lock(&self.commands).insert(cid.clone(), tx);
@@ -174,7 +200,7 @@ impl Conn {
         }
         let op = args.start_command(cid.clone(), builder.map(str::to_string));
         match self.request(op, timeout).await {
-            Ok(_) => Ok((cid, rx)),
+            Ok(_) => Ok((cid, CmdEvents { rx })),
             Err(e) => {
                 lock(&self.commands).remove(&cid);
                 Err(e)
@@ -206,8 +232,16 @@ impl Conn {
         let _ = self.out.send(encode(&Message::Response(resp)));
     }
 
-    /// Handles one decoded message from the worker.
-    pub fn handle(&self, msg: Message) {
+    /// Waits until a message of `bytes` fits in the command backlog. The reader calls this
+    /// for command traffic before [`Conn::handle`]; while it waits, the socket is not read.
+    pub async fn reserve(&self, bytes: usize) -> Option<OwnedSemaphorePermit> {
+        let n = bytes.clamp(1, BACKLOG_BYTES as usize) as u32;
+        self.backlog.clone().acquire_many_owned(n).await.ok()
+    }
+
+    /// Handles one decoded message from the worker; `backlog_share` (from [`Conn::reserve`])
+    /// travels with a command event until its step takes it.
+    pub fn handle(&self, msg: Message, backlog_share: Option<OwnedSemaphorePermit>) {
         match msg {
             Message::Response(resp) => {
                 if let Some(tx) = lock(&self.pending).remove(&resp.seq_number) {
@@ -216,7 +250,7 @@ impl Conn {
                     tracing::warn!(worker = %self.name, seq = resp.seq_number, "response to an unknown request; dropped");
                 }
             }
-            Message::Request(req) => self.handle_request(req),
+            Message::Request(req) => self.handle_request(req, backlog_share),
         }
     }
 
@@ -227,7 +261,7 @@ impl Conn {
         }
     }
 
-    fn handle_request(&self, req: Request) {
+    fn handle_request(&self, req: Request, backlog_share: Option<OwnedSemaphorePermit>) {
         let reply = self.responder(req.seq_number);
         let op_name = req.op.name().to_string();
         let Some(cid) = req.op.command_id().map(str::to_string) else {
@@ -272,7 +306,7 @@ impl Conn {
                 return;
             }
         };
-        if let Err(mpsc::error::SendError(ev)) = chan.send(event) {
+        if let Err(mpsc::error::SendError((ev, _))) = chan.send((event, backlog_share)) {
             // The step stopped listening; still answer so the worker is not left waiting.
             match ev {
                 CmdEvent::ReadFile { reply, .. } => reply.ok(Value::Binary(vec![])),
@@ -293,7 +327,7 @@ impl Conn {
         lock(&self.pending).clear();
         let cmds: Vec<_> = lock(&self.commands).drain().collect();
         for (_, tx) in cmds {
-            let _ = tx.send(CmdEvent::Lost);
+            let _ = tx.send((CmdEvent::Lost, None));
         }
         let _ = self.closed_tx.send(true);
     }
@@ -301,4 +335,61 @@ impl Conn {
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use taskotron_common::protocol::{decode, LogChunk, PathArgs};
+
+    /// A worker that streams without waiting for replies fills the backlog; the reader then
+    /// waits (stops reading the socket) until the step takes an event.
+    #[tokio::test]
+    async fn command_traffic_beyond_the_backlog_waits_for_the_step() {
+        let (out, mut sent) = mpsc::unbounded_channel();
+        let conn = Arc::new(Conn::new("w".into(), 1, out));
+        let c = conn.clone();
+        let start = tokio::spawn(async move {
+            let args = CommandArgs::Listdir(PathArgs {
+                path: "build".into(),
+                workdir: None,
+            });
+            c.start_command(&args, None, Duration::from_secs(60)).await
+        });
+        let Ok(Message::Request(req)) = decode(&sent.recv().await.unwrap()) else {
+            panic!("expected start_command");
+        };
+        conn.handle(
+            Message::Response(Response::ok(req.seq_number, Value::Nil)),
+            None,
+        );
+        let (cid, mut events) = start.await.unwrap().unwrap();
+        let update = |seq_number| {
+            Message::Request(Request {
+                seq_number,
+                op: Op::Update {
+                    command_id: cid.clone(),
+                    args: vec![UpdateItem::Stdout(LogChunk::from_text("x\n", 0.0))],
+                },
+            })
+        };
+        let quarter = BACKLOG_BYTES as usize / 4;
+        for seq in 0..4 {
+            let share = conn.reserve(quarter).await;
+            conn.handle(update(seq), share);
+        }
+        let mut fifth = Box::pin(conn.reserve(quarter));
+        assert!(
+            futures_util::poll!(&mut fifth).is_pending(),
+            "backlog full: the reader must wait"
+        );
+        assert!(matches!(events.recv().await, Some(CmdEvent::Update(_))));
+        assert!(
+            futures_util::poll!(&mut fifth).is_ready(),
+            "the step took one event: room for one more"
+        );
+        // Every update was answered at once (the worker is not blocked by our bookkeeping).
+        let replies = std::iter::from_fn(|| sent.try_recv().ok()).count();
+        assert_eq!(replies, 4);
+    }
 }

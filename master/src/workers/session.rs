@@ -52,7 +52,16 @@ pub async fn run(master: Arc<Master>, socket: WebSocket, name: String) {
                         seq_number,
                         op: Op::GracefulShutdown,
                     })) => super::drain::worker_asked(&rmaster, &rconn, seq_number),
-                    Ok(m) => rconn.handle(m),
+                    Ok(m) => {
+                        // Command traffic waits for room in the backlog (bounded memory).
+                        let share = match &m {
+                            Message::Request(r) if r.op.command_id().is_some() => {
+                                rconn.reserve(data.len()).await
+                            }
+                            _ => None,
+                        };
+                        rconn.handle(m, share)
+                    }
                     Err(e) => match e.reply_to() {
                         Some(seq) => {
                             tracing::warn!(worker = %rconn.name, "bad message: {e}");
