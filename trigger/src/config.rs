@@ -59,6 +59,14 @@ pub struct Config {
     pub git_cache_dir: PathBuf,
     /// Seconds during which a cached discover repo is not fetched again.
     pub discover_refresh_secs: u64,
+    /// How many messages may run `discover` (git) at the same time.
+    pub discover_concurrency: usize,
+    /// Seconds one `discover` may take; git still running then is killed and the discover
+    /// counts as failed.
+    pub discover_timeout_secs: u64,
+    /// Messages received but not yet processed that are kept; beyond it new messages are
+    /// dropped with an error line (and counted).
+    pub inbox_capacity: usize,
     /// Append accepted jobs to this CSV file (like Taskotron's jobs.csv).
     pub job_log: Option<PathBuf>,
     /// How many message ids are remembered for de-duplication.
@@ -122,6 +130,9 @@ impl Default for Config {
             state_dir: PathBuf::from("/var/lib/taskotron-trigger"),
             git_cache_dir: PathBuf::from("/var/lib/taskotron-trigger/cache"),
             discover_refresh_secs: 60,
+            discover_concurrency: 4,
+            discover_timeout_secs: 120,
+            inbox_capacity: 100_000,
             job_log: None,
             dedupe_capacity: 100_000,
             pagure_url: "https://pagure.io".into(),
@@ -218,6 +229,18 @@ impl Config {
         }
         if self.fuse_delay.is_nan() || self.fuse_delay < 0.0 {
             return Err(bad("fuse_delay", "expected a number of seconds >= 0"));
+        }
+        if self.discover_concurrency == 0 {
+            return Err(bad("discover_concurrency", "expected a number >= 1"));
+        }
+        if self.discover_timeout_secs == 0 {
+            return Err(bad(
+                "discover_timeout_secs",
+                "expected a number of seconds >= 1",
+            ));
+        }
+        if self.inbox_capacity == 0 {
+            return Err(bad("inbox_capacity", "expected a number of messages >= 1"));
         }
         if !self.master.url.starts_with("http://") && !self.master.url.starts_with("https://") {
             return Err(bad("master.url", "expected an http:// or https:// URL"));

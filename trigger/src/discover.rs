@@ -3,11 +3,19 @@
 //! (directly in it or one level down, at any depth with `recursive: true`).
 //!
 //! Uses the `git` program, like Taskotron's trigger did, so every URL scheme git knows works.
+//! A slow or hanging git server must not hold the trigger up: each discover has a deadline
+//! (`discover_timeout_secs`), and a git process still running at the deadline is killed together
+//! with its helpers (its own process group). Repositories are locked one by one, so discovers of
+//! different repositories run in parallel while two discovers of one repository never clone or
+//! fetch it at the same time.
 
 use std::collections::HashMap;
+use std::io::Read;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::Mutex;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use sha1::{Digest, Sha1};
@@ -36,13 +44,53 @@ pub enum DiscoverError {
         branch: String,
         fallback: Option<String>,
     },
+    #[error("{repo}: git {args}: still running after {secs}s (discover_timeout_secs); killed")]
+    Timeout {
+        repo: String,
+        args: String,
+        secs: u64,
+    },
+    #[error("{repo}: skipped: the git run for this repository that it waited for timed out")]
+    WaitedForTimeout { repo: String },
+}
+
+impl DiscoverError {
+    /// True when the discover ran out of time (counted as a timeout, not an error).
+    pub fn is_timeout(&self) -> bool {
+        matches!(
+            self,
+            DiscoverError::Timeout { .. } | DiscoverError::WaitedForTimeout { .. }
+        )
+    }
+}
+
+/// What the cache knows about one repository; its mutex serialises clone/fetch of that repo.
+#[derive(Default)]
+struct RepoState {
+    fetched_at: Option<Instant>,
+    /// When a git run for this repo last timed out.
+    timed_out_at: Option<Instant>,
 }
 
 /// The clone cache; fetches a repo at most once per `refresh`.
 pub struct Discoverer {
     cache_dir: PathBuf,
     refresh: Duration,
-    fetched: Mutex<HashMap<String, Instant>>,
+    /// Per-discover deadline; `None`: no limit.
+    timeout: Option<Duration>,
+    /// The git program (tests substitute a wrapper).
+    git: PathBuf,
+    repos: Mutex<HashMap<String, Arc<Mutex<RepoState>>>>,
+}
+
+/// Unique suffixes for temporary clone directories.
+static CLONE_SEQ: AtomicU64 = AtomicU64::new(0);
+
+/// Everything one discover needs to run git: the program, the repo (for errors) and the deadline.
+struct Run<'a> {
+    git: &'a Path,
+    repo: &'a str,
+    deadline: Option<(Instant, Duration)>,
 }
 
 impl Discoverer {
@@ -50,20 +98,39 @@ impl Discoverer {
         Discoverer {
             cache_dir: cache_dir.to_path_buf(),
             refresh,
-            fetched: Mutex::new(HashMap::new()),
+            timeout: None,
+            git: PathBuf::from("git"),
+            repos: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Gives every discover a deadline: git still running then is killed.
+    pub fn with_timeout(mut self, timeout: Duration) -> Discoverer {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Runs `git` from this path instead of `$PATH`.
+    pub fn with_git(mut self, git: &Path) -> Discoverer {
+        self.git = git.to_path_buf();
+        self
     }
 
     /// Finds the formulas for one `discover` reaction (blocking: runs git).
     pub fn discover(&self, spec: &DiscoverSpec) -> Result<Vec<Found>, DiscoverError> {
-        let dir = self.update(&spec.repo)?;
-        let branch = if has_branch(&dir, &spec.branch) {
+        let _in_flight = crate::metrics::global().discover_started();
+        let run = Run {
+            git: &self.git,
+            repo: &spec.repo,
+            deadline: self.timeout.map(|t| (Instant::now() + t, t)),
+        };
+        let dir = self.update(&run)?;
+        let branch = if has_branch(&run, &dir, &spec.branch)? {
             spec.branch.clone()
-        } else if let Some(fb) = spec
-            .fallback_branch
-            .as_ref()
-            .filter(|fb| has_branch(&dir, fb))
-        {
+        } else if let Some(fb) = match &spec.fallback_branch {
+            Some(fb) if has_branch(&run, &dir, fb)? => Some(fb),
+            _ => None,
+        } {
             fb.clone()
         } else {
             return Err(DiscoverError::NoBranch {
@@ -72,7 +139,7 @@ impl Discoverer {
                 fallback: spec.fallback_branch.clone(),
             });
         };
-        let listing = git(
+        let listing = run.git(
             &dir,
             &[
                 "ls-tree",
@@ -120,51 +187,106 @@ impl Discoverer {
         Ok(out)
     }
 
+    /// The lock and state of one repository.
+    fn slot(&self, url: &str) -> Arc<Mutex<RepoState>> {
+        let mut repos = self.repos.lock().unwrap_or_else(|e| e.into_inner());
+        repos.entry(url.to_string()).or_default().clone()
+    }
+
     /// Clones or fetches the repo into the cache; returns the bare clone's path.
-    fn update(&self, url: &str) -> Result<PathBuf, DiscoverError> {
+    fn update(&self, run: &Run) -> Result<PathBuf, DiscoverError> {
+        let url = run.repo;
         let dir = self
             .cache_dir
             .join(format!("{:x}.git", Sha1::digest(url.as_bytes())));
-        let mut fetched = self.fetched.lock().unwrap_or_else(|e| e.into_inner());
-        let fresh = fetched.get(url).is_some_and(|t| t.elapsed() < self.refresh);
+        let waiting_since = Instant::now();
+        let slot = self.slot(url);
+        let mut st = slot.lock().unwrap_or_else(|e| e.into_inner());
+        // A discover that queued behind a git run which then timed out gives up at once
+        // instead of starting another run against the same unresponsive server.
+        if st.timed_out_at.is_some_and(|t| t >= waiting_since) {
+            return Err(DiscoverError::WaitedForTimeout { repo: url.into() });
+        }
+        let result = self.clone_or_fetch(run, &dir, &st);
+        match &result {
+            Ok(true) => st.fetched_at = Some(Instant::now()),
+            Ok(false) => {}
+            Err(e) if e.is_timeout() => st.timed_out_at = Some(Instant::now()),
+            Err(_) => {}
+        }
+        result.map(|_| dir)
+    }
+
+    /// Returns true when git ran (clone or fetch), false when the cached clone was fresh.
+    fn clone_or_fetch(&self, run: &Run, dir: &Path, st: &RepoState) -> Result<bool, DiscoverError> {
+        let fresh = st.fetched_at.is_some_and(|t| t.elapsed() < self.refresh);
         if dir.join("HEAD").exists() {
-            if !fresh {
-                git(
-                    &dir,
-                    &[
-                        "fetch",
-                        "--quiet",
-                        "--prune",
-                        "origin",
-                        "+refs/heads/*:refs/heads/*",
-                    ],
-                )?;
+            if fresh {
+                return Ok(false);
             }
-        } else {
-            std::fs::create_dir_all(&self.cache_dir).map_err(|e| DiscoverError::Git {
-                args: "clone".into(),
-                reason: format!("{}: {e}", self.cache_dir.display()),
-            })?;
-            let tmp = dir.with_extension("tmp");
-            let _ = std::fs::remove_dir_all(&tmp);
-            git(
-                &self.cache_dir,
+            run.git(
+                dir,
                 &[
-                    "clone",
+                    "fetch",
                     "--quiet",
-                    "--bare",
-                    "--",
-                    url,
-                    &tmp.to_string_lossy(),
+                    "--prune",
+                    "origin",
+                    "+refs/heads/*:refs/heads/*",
                 ],
             )?;
-            std::fs::rename(&tmp, &dir).map_err(|e| DiscoverError::Git {
-                args: "clone".into(),
-                reason: e.to_string(),
-            })?;
+            return Ok(true);
         }
-        fetched.insert(url.to_string(), Instant::now());
-        Ok(dir)
+        std::fs::create_dir_all(&self.cache_dir).map_err(|e| DiscoverError::Git {
+            args: "clone".into(),
+            reason: format!("{}: {e}", self.cache_dir.display()),
+        })?;
+        // A unique temporary name: a git left running by a killed trigger may still be
+        // writing to an older one.
+        let name = dir.file_name().unwrap_or_default().to_string_lossy();
+        remove_stale_clones(&self.cache_dir, &name);
+        let tmp = self.cache_dir.join(format!(
+            "{name}.tmp-{}-{}",
+            std::process::id(),
+            CLONE_SEQ.fetch_add(1, Ordering::Relaxed)
+        ));
+        let cloned = run.git(
+            &self.cache_dir,
+            &[
+                "clone",
+                "--quiet",
+                "--bare",
+                "--",
+                run.repo,
+                &tmp.to_string_lossy(),
+            ],
+        );
+        if let Err(e) = cloned {
+            let _ = std::fs::remove_dir_all(&tmp);
+            return Err(e);
+        }
+        if let Err(e) = std::fs::rename(&tmp, dir) {
+            let _ = std::fs::remove_dir_all(&tmp);
+            if !dir.join("HEAD").exists() {
+                return Err(DiscoverError::Git {
+                    args: "clone".into(),
+                    reason: format!("rename to {}: {e}", dir.display()),
+                });
+            }
+        }
+        Ok(true)
+    }
+}
+
+/// Removes unfinished clones (`<name>.tmp-*`) left behind by a crash or a timeout.
+fn remove_stale_clones(cache_dir: &Path, name: &str) {
+    let prefix = format!("{name}.tmp");
+    let Ok(entries) = std::fs::read_dir(cache_dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        if e.file_name().to_string_lossy().starts_with(&prefix) {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
     }
 }
 
@@ -178,8 +300,8 @@ fn repo_name(url: &str) -> String {
     last.strip_suffix(".git").unwrap_or(last).to_string()
 }
 
-fn has_branch(dir: &Path, branch: &str) -> bool {
-    git(
+fn has_branch(run: &Run, dir: &Path, branch: &str) -> Result<bool, DiscoverError> {
+    match run.git(
         dir,
         &[
             "rev-parse",
@@ -187,27 +309,146 @@ fn has_branch(dir: &Path, branch: &str) -> bool {
             "--quiet",
             &format!("refs/heads/{branch}"),
         ],
-    )
-    .is_ok()
+    ) {
+        Ok(_) => Ok(true),
+        Err(e) if e.is_timeout() => Err(e),
+        Err(_) => Ok(false),
+    }
 }
 
-fn git(dir: &Path, args: &[&str]) -> Result<String, DiscoverError> {
-    let out = Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_TERMINAL_PROMPT", "0")
-        .output()
-        .map_err(|e| DiscoverError::Git {
+impl Run<'_> {
+    /// Runs git in `dir`; kills it (and its helpers) when the deadline passes.
+    fn git(&self, dir: &Path, args: &[&str]) -> Result<String, DiscoverError> {
+        let failed = |reason: String| DiscoverError::Git {
             args: args.join(" "),
-            reason: e.to_string(),
-        })?;
-    if !out.status.success() {
-        return Err(DiscoverError::Git {
+            reason,
+        };
+        let timed_out = || DiscoverError::Timeout {
+            repo: self.repo.to_string(),
             args: args.join(" "),
-            reason: String::from_utf8_lossy(&out.stderr).trim().to_string(),
-        });
+            secs: self.deadline.map_or(0, |(_, t)| t.as_secs()),
+        };
+        if self.deadline.is_some_and(|(d, _)| Instant::now() >= d) {
+            return Err(timed_out());
+        }
+        let mut child = Command::new(self.git)
+            .args(args)
+            .current_dir(dir)
+            .env("GIT_TERMINAL_PROMPT", "0")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            // Its own process group, so a kill reaches ssh, git-remote-* and ext:: helpers.
+            .process_group(0)
+            .spawn()
+            .map_err(|e| failed(e.to_string()))?;
+        let pid = child.id() as libc::pid_t;
+        let (mut out, mut err) = (child.stdout.take(), child.stderr.take());
+        let stdout = std::thread::spawn(move || read_all(out.as_mut()));
+        let stderr = std::thread::spawn(move || read_all(err.as_mut()));
+        let watchdog = self.deadline.map(|(d, _)| Watchdog::start(pid, d));
+        // Wait for the exit without reaping, so the process group id cannot be reused while
+        // the watchdog may still signal it; then kill what is left of the group (helpers that
+        // outlived git would keep the pipes open).
+        let exited = wait_without_reaping(pid);
+        let killed = watchdog.is_some_and(Watchdog::stop);
+        // SAFETY: kill(2) on our child's process group; its leader is a zombie not yet reaped.
+        unsafe { libc::kill(-pid, libc::SIGKILL) };
+        let status = child.wait().map_err(|e| failed(e.to_string()))?;
+        exited.map_err(|e| failed(e.to_string()))?;
+        let stdout = stdout.join().unwrap_or_default();
+        let stderr = stderr.join().unwrap_or_default();
+        if killed {
+            return Err(timed_out());
+        }
+        if !status.success() {
+            return Err(failed(String::from_utf8_lossy(&stderr).trim().to_string()));
+        }
+        Ok(String::from_utf8_lossy(&stdout).into_owned())
     }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+fn read_all(r: Option<&mut impl Read>) -> Vec<u8> {
+    let mut buf = vec![];
+    if let Some(r) = r {
+        let _ = r.read_to_end(&mut buf);
+    }
+    buf
+}
+
+/// waitid(WEXITED | WNOWAIT): returns once `pid` has exited, leaving it a zombie.
+fn wait_without_reaping(pid: libc::pid_t) -> std::io::Result<()> {
+    loop {
+        // SAFETY: a zeroed siginfo_t is a valid out-parameter for waitid(2).
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        // SAFETY: plain syscall on our own child with a valid pointer.
+        let r = unsafe {
+            libc::waitid(
+                libc::P_PID,
+                pid as libc::id_t,
+                &mut info,
+                libc::WEXITED | libc::WNOWAIT,
+            )
+        };
+        if r == 0 {
+            return Ok(());
+        }
+        let e = std::io::Error::last_os_error();
+        if e.kind() != std::io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+}
+
+/// Kills a process group at a deadline unless stopped first.
+struct Watchdog {
+    state: Arc<(Mutex<WatchState>, Condvar)>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+#[derive(Default)]
+struct WatchState {
+    stopped: bool,
+    killed: bool,
+}
+
+impl Watchdog {
+    fn start(pgid: libc::pid_t, deadline: Instant) -> Watchdog {
+        let state = Arc::new((Mutex::new(WatchState::default()), Condvar::new()));
+        let s = state.clone();
+        let thread = std::thread::spawn(move || {
+            let (lock, cv) = &*s;
+            let mut st = lock.lock().unwrap_or_else(|e| e.into_inner());
+            while !st.stopped {
+                let now = Instant::now();
+                if now >= deadline {
+                    // SAFETY: kill(2) on the group of a child that has not been reaped yet
+                    // (`stopped` is set before the reap).
+                    unsafe { libc::kill(-pgid, libc::SIGKILL) };
+                    st.killed = true;
+                    return;
+                }
+                st = cv
+                    .wait_timeout(st, deadline - now)
+                    .unwrap_or_else(|e| e.into_inner())
+                    .0;
+            }
+        });
+        Watchdog { state, thread }
+    }
+
+    /// Stops the watchdog; true if it had killed the group.
+    fn stop(self) -> bool {
+        let (lock, cv) = &*self.state;
+        let killed = {
+            let mut st = lock.lock().unwrap_or_else(|e| e.into_inner());
+            st.stopped = true;
+            st.killed
+        };
+        cv.notify_all();
+        let _ = self.thread.join();
+        killed
+    }
 }
 
 #[cfg(test)]
@@ -270,5 +511,37 @@ mod tests {
             d.discover(&spec("f99", Some("nope"), "", false)),
             Err(DiscoverError::NoBranch { .. })
         ));
+    }
+
+    #[test]
+    fn a_hanging_git_is_killed_with_its_helpers_at_the_deadline() {
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = tempfile::tempdir().unwrap();
+        // The helper keeps git's stdout open: unless the whole process group is killed,
+        // reading git's output would never end and this test would hang.
+        let wrapper = tmp.path().join("git");
+        std::fs::write(&wrapper, "#!/bin/sh\nsleep 600\n").unwrap();
+        std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let d = Discoverer::new(&tmp.path().join("cache"), Duration::ZERO)
+            .with_git(&wrapper)
+            .with_timeout(Duration::from_millis(300));
+        let spec = DiscoverSpec {
+            repo: "https://example.invalid/slow.git".into(),
+            branch: "master".into(),
+            fallback_branch: None,
+            base_dir: String::new(),
+            recursive: false,
+        };
+        let err = d.discover(&spec).unwrap_err();
+        assert!(err.is_timeout(), "{err}");
+        let text = err.to_string();
+        assert!(text.contains("https://example.invalid/slow.git"), "{text}");
+        assert!(text.contains("killed"), "{text}");
+        // No half-finished clone is left behind.
+        let left: Vec<_> = std::fs::read_dir(tmp.path().join("cache"))
+            .unwrap()
+            .flatten()
+            .collect();
+        assert!(left.is_empty(), "{left:?}");
     }
 }

@@ -1,6 +1,7 @@
 //! The trigger's own small HTTP listener (config `http: {listen: 127.0.0.1:8011}`; off when
 //! the key is absent): `GET /metrics` (Prometheus text), `GET /healthz` (the process answers
-//! and its outbox database is readable) and `GET /readyz` (it is also subscribed to the bus).
+//! and its outbox database is readable; the body shows the outbox and inbox depths) and
+//! `GET /readyz` (it is also subscribed to the bus).
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -76,9 +77,14 @@ async fn metrics(AxState(state): AxState<Arc<State>>) -> Response {
 
 async fn healthz(AxState(state): AxState<Arc<State>>) -> Response {
     match outbox_counts(&state).await {
-        Ok((pending, _)) => {
-            (StatusCode::OK, format!("ok (outbox: {pending} pending)\n")).into_response()
-        }
+        Ok((pending, _)) => (
+            StatusCode::OK,
+            format!(
+                "ok (outbox: {pending} pending, inbox: {} waiting)\n",
+                state.inbox.depth()
+            ),
+        )
+            .into_response(),
         Err(e) => (
             StatusCode::SERVICE_UNAVAILABLE,
             format!("outbox unreadable: {e}\n"),

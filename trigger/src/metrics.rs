@@ -1,9 +1,10 @@
 //! The trigger's Prometheus metrics: process-wide counters bumped where messages are received,
-//! checked, matched and submitted, plus the outbox depth read at scrape time. Rendered in
+//! checked, matched and submitted, gauges for the inbox and the discover pool, plus the outbox
+//! depth read at scrape time. Rendered in
 //! Prometheus' text format 0.0.4 by [`crate::health`] (`GET /metrics`).
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{LazyLock, Mutex};
 use taskotron_common::prometheus_text::Encoder;
 
@@ -23,6 +24,24 @@ pub struct Metrics {
     submitted: AtomicU64,
     /// Submissions that failed: `rejected` (4xx, dead-lettered) or `unavailable` (retried).
     submit_failures: Mutex<BTreeMap<&'static str, u64>>,
+    /// Messages stored in the inbox, dropped because it was full, and waiting in it now.
+    inbox_received: AtomicU64,
+    inbox_dropped: AtomicU64,
+    inbox_depth: AtomicI64,
+    /// Discovers running git now, messages waiting for a discover slot, and discover outcomes.
+    discover_in_flight: AtomicI64,
+    discover_queued: AtomicI64,
+    discover_timeouts: AtomicU64,
+    discover_failures: AtomicU64,
+}
+
+/// Decrements a gauge when dropped (see [`Metrics::discover_started`]).
+pub struct GaugeGuard(&'static AtomicI64);
+
+impl Drop for GaugeGuard {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 static METRICS: LazyLock<Metrics> = LazyLock::new(Metrics::default);
@@ -76,6 +95,38 @@ impl Metrics {
 
     pub fn submit_failure(&self, kind: &'static str) {
         *lock(&self.submit_failures).entry(kind).or_insert(0) += 1;
+    }
+
+    pub fn inbox_received(&self, n: u64) {
+        self.inbox_received.fetch_add(n, Ordering::Relaxed);
+    }
+
+    pub fn inbox_dropped(&self) {
+        self.inbox_dropped.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn set_inbox_depth(&self, depth: i64) {
+        self.inbox_depth.store(depth, Ordering::Relaxed);
+    }
+
+    /// Counts a discover as running until the guard is dropped.
+    pub fn discover_started(&'static self) -> GaugeGuard {
+        self.discover_in_flight.fetch_add(1, Ordering::Relaxed);
+        GaugeGuard(&self.discover_in_flight)
+    }
+
+    /// Counts a message as waiting for a discover slot until the guard is dropped.
+    pub fn discover_queued(&'static self) -> GaugeGuard {
+        self.discover_queued.fetch_add(1, Ordering::Relaxed);
+        GaugeGuard(&self.discover_queued)
+    }
+
+    pub fn discover_failed(&self, timeout: bool) {
+        if timeout {
+            self.discover_timeouts.fetch_add(1, Ordering::Relaxed);
+        } else {
+            self.discover_failures.fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     /// The exposition text; `outbox` is (jobs waiting, dead letters) when readable.
@@ -139,6 +190,42 @@ impl Metrics {
                 fails.get(kind).copied().unwrap_or(0),
             );
         }
+        e.counter(
+            "taskotron_trigger_inbox_received_total",
+            "Messages stored in the inbox on receipt (after de-duplication).",
+            self.inbox_received.load(Ordering::Relaxed),
+        );
+        e.counter(
+            "taskotron_trigger_inbox_dropped_total",
+            "Messages dropped on receipt because the inbox held inbox_capacity messages.",
+            self.inbox_dropped.load(Ordering::Relaxed),
+        );
+        let level = |v: &AtomicI64| v.load(Ordering::Relaxed).max(0);
+        e.gauge(
+            "taskotron_trigger_inbox_depth",
+            "Messages received and not yet processed.",
+            level(&self.inbox_depth),
+        );
+        e.gauge(
+            "taskotron_trigger_discover_in_flight",
+            "discover reactions running git now.",
+            level(&self.discover_in_flight),
+        );
+        e.gauge(
+            "taskotron_trigger_discover_queued",
+            "Messages waiting for a free discover slot (discover_concurrency).",
+            level(&self.discover_queued),
+        );
+        e.counter(
+            "taskotron_trigger_discover_timeouts_total",
+            "discover reactions whose git ran past discover_timeout_secs and was killed.",
+            self.discover_timeouts.load(Ordering::Relaxed),
+        );
+        e.counter(
+            "taskotron_trigger_discover_failures_total",
+            "discover reactions that failed for another reason (git error, no such branch).",
+            self.discover_failures.load(Ordering::Relaxed),
+        );
         if let Some((pending, dead)) = outbox {
             e.family(
                 "taskotron_trigger_outbox_depth",
@@ -184,5 +271,13 @@ mod tests {
             text.contains("taskotron_trigger_submit_failures_total{reason=\"unavailable\"} 0\n")
         );
         assert!(text.contains("taskotron_trigger_outbox_depth 4\n"));
+        m.set_inbox_depth(7);
+        m.inbox_dropped();
+        m.discover_failed(true);
+        let text = m.render(None);
+        assert!(text.contains("taskotron_trigger_inbox_depth 7\n"));
+        assert!(text.contains("taskotron_trigger_inbox_dropped_total 1\n"));
+        assert!(text.contains("taskotron_trigger_discover_timeouts_total 1\n"));
+        assert!(text.contains("taskotron_trigger_discover_in_flight 0\n"));
     }
 }

@@ -6,7 +6,7 @@ use std::sync::{Arc, RwLock};
 use crate::discover::Discoverer;
 use crate::fedmsg::Envelope;
 use crate::jobtriggers::{self, ConsumeError, Consumer, Context, MessageData};
-use crate::rules::{RuleSet, What};
+use crate::rules::{Reaction, RuleSet, What};
 use crate::submit::Job;
 
 pub struct Pipeline {
@@ -69,14 +69,36 @@ impl Pipeline {
 
     /// The jobs for one message-data dict, with `discover` run (blocking: may call git).
     pub fn jobs(&self, data: &MessageData, msg_id: &str) -> Vec<(usize, Job)> {
-        let rules = self.rules();
-        let reactions = match rules.evaluate(data) {
+        self.build(data, msg_id, &self.plan(data, msg_id))
+    }
+
+    /// The reactions of the rules that match (quick: no git). Rules that cannot be rendered
+    /// for this message give none (with a warning).
+    pub fn plan(&self, data: &MessageData, msg_id: &str) -> Vec<(usize, Reaction)> {
+        match self.rules().evaluate(data) {
             Ok(r) => r,
             Err(e) => {
                 tracing::warn!(msg_id, error = %e, "rules could not be rendered for this message; no jobs");
-                return vec![];
+                vec![]
             }
-        };
+        }
+    }
+
+    /// True if building these reactions' jobs runs git (a `discover` with discovery enabled).
+    pub fn needs_git(&self, reactions: &[(usize, Reaction)]) -> bool {
+        self.discoverer.is_some()
+            && reactions
+                .iter()
+                .any(|(_, r)| matches!(r.what, What::Discover(_)))
+    }
+
+    /// The jobs for planned reactions; runs `discover` (blocking: may call git).
+    pub fn build(
+        &self,
+        data: &MessageData,
+        msg_id: &str,
+        reactions: &[(usize, Reaction)],
+    ) -> Vec<(usize, Job)> {
         let text = |k: &str| {
             data.get(k)
                 .map(crate::rules::template::py_str)
@@ -116,6 +138,7 @@ impl Pipeline {
             }
         };
         for (rule, r) in reactions {
+            let rule = *rule;
             let arches = r.arches.as_ref().unwrap_or(&self.valid_arches);
             match &r.what {
                 What::Tasks(tasks) => {
@@ -145,8 +168,14 @@ impl Pipeline {
                                 }
                             }
                         }
+                        Err(e) if e.is_timeout() => {
+                            crate::metrics::global().discover_failed(true);
+                            tracing::error!(msg_id, rule, repo = %spec.repo, error = %e,
+                                "discover timed out (git killed); no jobs from it")
+                        }
                         Err(e) => {
-                            tracing::warn!(msg_id, rule, error = %e, "discover failed; no jobs from it")
+                            crate::metrics::global().discover_failed(false);
+                            tracing::warn!(msg_id, rule, repo = %spec.repo, error = %e, "discover failed; no jobs from it")
                         }
                     }
                 }

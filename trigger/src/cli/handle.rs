@@ -1,15 +1,18 @@
-//! Handling one message in a running trigger (shared by `run` and `replay`): signature check,
-//! de-duplication, consumers, fuse or rules, then the outbox in one transaction.
+//! What a running trigger shares between its tasks ([`State`]), and handling one message
+//! inline for `replay` (signature check, de-duplication, then [`crate::process`]).
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::Notify;
 
 use crate::config::Config;
 use crate::discover::Discoverer;
 use crate::fedmsg::{Envelope, Verifier};
+use crate::inbox::Inbox;
 use crate::jobtriggers::Context;
 use crate::pipeline::Pipeline;
+use crate::process::{self, Prepared};
 use crate::rules::RuleSet;
 use crate::submit::{Backoff, ChangeHookClient, JobLog, Outbox};
 
@@ -18,9 +21,13 @@ pub struct State {
     pub cfg: Config,
     pub pipeline: Arc<Pipeline>,
     pub outbox: Arc<Outbox>,
+    /// Received messages not yet processed (same database as the outbox).
+    pub inbox: Arc<Inbox>,
     pub verifier: Option<Verifier>,
     pub wake_submitter: Arc<Notify>,
     pub wake_fuses: Arc<Notify>,
+    /// Notified when the intake stored new messages.
+    pub wake_processor: Arc<Notify>,
 }
 
 impl State {
@@ -41,21 +48,28 @@ impl State {
         std::fs::create_dir_all(&cfg.state_dir)
             .map_err(|e| anyhow::anyhow!("state_dir {}: {e}", cfg.state_dir.display()))?;
         let db = cfg.state_dir.join("trigger.sqlite");
-        let outbox = Outbox::open(&db, cfg.dedupe_capacity)
-            .map_err(|e| anyhow::anyhow!("{}: {e}", db.display()))?;
+        let outbox = Arc::new(
+            Outbox::open(&db, cfg.dedupe_capacity)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", db.display()))?,
+        );
+        let inbox = Inbox::open(outbox.clone(), cfg.inbox_capacity)
+            .map_err(|e| anyhow::anyhow!("{}: inbox: {e}", db.display()))?;
         let discoverer = Discoverer::new(
             &cfg.git_cache_dir,
-            std::time::Duration::from_secs(cfg.discover_refresh_secs),
-        );
+            Duration::from_secs(cfg.discover_refresh_secs),
+        )
+        .with_timeout(Duration::from_secs(cfg.discover_timeout_secs));
         let ctx = Context::new(&cfg, critpath);
         let pipeline = Pipeline::new(ctx, rules, cfg.valid_arches.clone(), Some(discoverer));
         Ok(State {
             cfg,
             pipeline: Arc::new(pipeline),
-            outbox: Arc::new(outbox),
+            outbox,
+            inbox: Arc::new(inbox),
             verifier,
             wake_submitter: Arc::new(Notify::new()),
             wake_fuses: Arc::new(Notify::new()),
+            wake_processor: Arc::new(Notify::new()),
         })
     }
 
@@ -87,72 +101,43 @@ impl State {
         Ok(())
     }
 
-    /// Handles one message body that arrived as `env` (already parsed).
-    pub async fn handle(&self, env: Envelope, body: &[u8]) -> anyhow::Result<()> {
-        let msg_id = env.msg_id.clone();
-        if let Some(v) = &self.verifier {
-            match v.verify(body) {
-                Ok(cn) => tracing::debug!(msg_id = %msg_id, signer = %cn, "signature ok"),
-                Err(e) => {
-                    crate::metrics::global().signature_failure();
-                    tracing::warn!(msg_id = %msg_id, topic = %env.topic, error = %e, "dropping message: invalid signature");
-                    return Ok(());
-                }
+    /// With `signatures.validate`, checks the message's signature; false: drop it (logged and
+    /// counted here).
+    pub fn signature_ok(&self, env: &Envelope, body: &[u8]) -> bool {
+        let Some(v) = &self.verifier else {
+            return true;
+        };
+        match v.verify(body) {
+            Ok(cn) => {
+                tracing::debug!(msg_id = %env.msg_id, signer = %cn, "signature ok");
+                true
+            }
+            Err(e) => {
+                crate::metrics::global().signature_failure();
+                tracing::warn!(msg_id = %env.msg_id, topic = %env.topic, error = %e, "dropping message: invalid signature");
+                false
             }
         }
-        if self.outbox.is_seen(&msg_id)? {
-            crate::metrics::global().duplicate();
-            tracing::debug!(msg_id = %msg_id, "duplicate message ignored");
+    }
+
+    /// Handles one message to the end, discover included (`replay`; `run` goes through the
+    /// inbox instead).
+    pub async fn handle(&self, env: Envelope, body: &[u8]) -> anyhow::Result<()> {
+        if !self.signature_ok(&env, body) {
             return Ok(());
         }
-        let datas = match self.pipeline.message_data(&env) {
-            Ok(None) => {
-                tracing::debug!(msg_id = %msg_id, topic = %env.topic, "no consumer for topic; dropped");
-                return Ok(());
-            }
-            Ok(Some(d)) => d,
-            Err(e) => {
-                crate::metrics::global().malformed();
-                tracing::warn!(msg_id = %msg_id, topic = %env.topic, error = %e, "malformed message dropped");
-                self.outbox.record(&msg_id, &[])?;
-                return Ok(());
+        if self.outbox.is_seen(&env.msg_id)? {
+            crate::metrics::global().duplicate();
+            tracing::debug!(msg_id = %env.msg_id, "duplicate message ignored");
+            return Ok(());
+        }
+        let outcome = match process::prepare(self, &env, &env.msg_id) {
+            Prepared::Ready(o) => o,
+            Prepared::NeedsGit(p) => {
+                let pipeline = self.pipeline.clone();
+                tokio::task::spawn_blocking(move || p.run(&pipeline)).await?
             }
         };
-        let mut jobs = vec![];
-        for data in datas {
-            let is_tag =
-                data.get("message_type").and_then(|v| v.as_str()) == Some("KojiTagChanged");
-            if is_tag && self.cfg.fuse_delay > 0.0 {
-                let tag = data
-                    .get("tag")
-                    .and_then(|v| v.as_str())
-                    .unwrap_or_default()
-                    .to_string();
-                let text = serde_json::Value::Object(data).to_string();
-                if self
-                    .outbox
-                    .light_fuse(&tag, self.cfg.fuse_delay, &text, &msg_id)?
-                {
-                    tracing::info!(msg_id = %msg_id, tag = %tag, delay = self.cfg.fuse_delay, "fuse lit");
-                    self.wake_fuses.notify_one();
-                } else {
-                    tracing::debug!(msg_id = %msg_id, tag = %tag, "fuse already burning; absorbed");
-                }
-                continue;
-            }
-            let p = self.pipeline.clone();
-            let id = msg_id.clone();
-            let made = tokio::task::spawn_blocking(move || p.jobs(&data, &id)).await?;
-            crate::metrics::global().jobs_made(&made);
-            jobs.extend(made.into_iter().map(|(_, j)| j));
-        }
-        self.outbox.record(&msg_id, &jobs)?;
-        if !jobs.is_empty() {
-            tracing::info!(msg_id = %msg_id, topic = %env.topic, jobs = jobs.len(), "jobs recorded");
-            self.wake_submitter.notify_one();
-        } else {
-            tracing::debug!(msg_id = %msg_id, topic = %env.topic, "no rule matched");
-        }
-        Ok(())
+        process::finish(self, outcome)
     }
 }

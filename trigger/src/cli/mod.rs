@@ -74,6 +74,8 @@ pub fn main() -> i32 {
             Command::Publish(a) => publish::run(a).await,
         }
     });
+    // Do not wait for a git still running in a discover: its messages stay in the inbox.
+    rt.shutdown_timeout(std::time::Duration::from_secs(1));
     match result {
         Ok(()) => 0,
         Err(e) => {

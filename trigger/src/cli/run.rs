@@ -1,4 +1,5 @@
-//! `taskotron-trigger run --config FILE`: the long-running service.
+//! `taskotron-trigger run --config FILE`: the long-running service. Messages left in the inbox
+//! and jobs left in the outbox by a previous run are picked up first.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -7,7 +8,6 @@ use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::mpsc;
 
 use crate::config::Config;
-use crate::fedmsg::Envelope;
 use crate::rules::RuleSet;
 
 use super::State;
@@ -24,32 +24,26 @@ pub async fn run(config: &Path) -> anyhow::Result<()> {
         tracing::info!(pending, "resuming jobs left in the outbox");
     }
 
+    // Bus -> intake thread (stores in the inbox) -> processor task (rules, discover pool).
+    tokio::spawn(crate::process::run_processor(state.clone()));
+    let (tx, rx) = mpsc::channel(1024);
+    crate::intake::spawn(state.clone(), rx)?;
     let subs = state.pipeline.subscriptions();
     tracing::info!(subscriptions = ?subs, "subscribing");
-    let (tx, mut rx) = mpsc::channel(1024);
     crate::bus::start(&state.cfg.endpoints, &state.cfg.bind_endpoints, &subs, tx).await?;
     crate::health::set_ready(true);
 
     let mut hup = signal(SignalKind::hangup())?;
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
-    tracing::info!("trigger running");
+    tracing::info!(
+        discover_concurrency = state.cfg.discover_concurrency,
+        discover_timeout_secs = state.cfg.discover_timeout_secs,
+        inbox_capacity = state.cfg.inbox_capacity,
+        "trigger running"
+    );
     loop {
         tokio::select! {
-            Some(m) = rx.recv() => {
-                let env = match Envelope::from_frames(&m.topic, &m.body, state.cfg.max_message_bytes) {
-                    Ok(e) => e,
-                    Err(e) => {
-                        crate::metrics::global().malformed();
-                        tracing::warn!(topic = %String::from_utf8_lossy(&m.topic), error = %e, "dropping malformed message");
-                        continue;
-                    }
-                };
-                crate::metrics::global().message(&env.topic);
-                if let Err(e) = state.handle(env, &m.body).await {
-                    tracing::error!(error = %e, "message handling failed");
-                }
-            }
             _ = hup.recv() => reload(&state),
             _ = term.recv() => break,
             _ = int.recv() => break,

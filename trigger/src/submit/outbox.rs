@@ -1,12 +1,13 @@
 //! The trigger's durable state in one SQLite file (`<state_dir>/trigger.sqlite`, WAL):
 //!
+//! * `inbox`: messages received but not yet processed (see [`crate::inbox`]);
 //! * `seen`: message ids already handled (bounded to `dedupe_capacity`, oldest dropped);
 //! * `jobs`: the outbox, jobs not yet accepted by the master;
 //! * `dead_letters`: jobs the master refused permanently, with its answer;
 //! * `fuses`: debounced KojiTagChanged events waiting for their fuse to burn down.
 //!
-//! A message's jobs and its `seen` mark are written in one transaction, so a crash either
-//! loses nothing or redoes nothing.
+//! A message's jobs, its `seen` mark, its fuses and the removal of its inbox row are written in
+//! one transaction ([`Outbox::commit`]), so a crash either loses nothing or redoes nothing.
 
 use std::path::Path;
 use std::sync::Mutex;
@@ -21,6 +22,13 @@ pub struct Outbox {
 }
 
 const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS inbox (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    msg_id TEXT NOT NULL UNIQUE,
+    topic BLOB NOT NULL,
+    body BLOB NOT NULL,
+    received_at REAL NOT NULL
+);
 CREATE TABLE IF NOT EXISTS seen (msg_id TEXT PRIMARY KEY, seen_at REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS jobs (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -60,7 +68,23 @@ pub struct Fuse {
     pub msg_id: String,
 }
 
-type Result<T> = std::result::Result<T, rusqlite::Error>;
+/// A KojiTagChanged message data to debounce: lights the fuse for `tag` unless it burns.
+#[derive(Debug, Clone)]
+pub struct FuseLight {
+    pub tag: String,
+    pub data: String,
+}
+
+/// What [`Outbox::commit`] did.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Committed {
+    /// The message's inbox row was removed (false when it came from `replay`).
+    pub from_inbox: bool,
+    /// For each fuse: true if it was newly lit, false if it was already burning.
+    pub lit: Vec<bool>,
+}
+
+pub(crate) type Result<T> = std::result::Result<T, rusqlite::Error>;
 
 impl Outbox {
     pub fn open(path: &Path, capacity: usize) -> Result<Outbox> {
@@ -75,7 +99,7 @@ impl Outbox {
         })
     }
 
-    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
+    pub(crate) fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
         self.conn.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -88,6 +112,18 @@ impl Outbox {
 
     /// Records a message as handled together with its jobs (possibly none).
     pub fn record(&self, msg_id: &str, jobs: &[Job]) -> Result<()> {
+        self.commit(msg_id, jobs, &[], 0.0).map(|_| ())
+    }
+
+    /// Finishes a message in one transaction: its jobs go to the outbox, its fuses are lit
+    /// (`delay_secs` from now), it is marked seen and removed from the inbox.
+    pub fn commit(
+        &self,
+        msg_id: &str,
+        jobs: &[Job],
+        fuses: &[FuseLight],
+        delay_secs: f64,
+    ) -> Result<Committed> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         let t = now();
@@ -99,6 +135,15 @@ impl Outbox {
                 params![job.uuid, text, t],
             )?;
         }
+        let mut lit = vec![];
+        for f in fuses {
+            lit.push(
+                tx.execute(
+                    "INSERT OR IGNORE INTO fuses (tag, fire_at, data, msg_id) VALUES (?1, ?2, ?3, ?4)",
+                    params![f.tag, t + delay_secs, f.data, msg_id],
+                )? == 1,
+            );
+        }
         tx.execute(
             "INSERT OR IGNORE INTO seen (msg_id, seen_at) VALUES (?1, ?2)",
             params![msg_id, t],
@@ -107,7 +152,9 @@ impl Outbox {
             "DELETE FROM seen WHERE rowid <= (SELECT MAX(rowid) FROM seen) - ?1",
             [self.capacity as i64],
         )?;
-        tx.commit()
+        let from_inbox = tx.execute("DELETE FROM inbox WHERE msg_id = ?1", [msg_id])? == 1;
+        tx.commit()?;
+        Ok(Committed { from_inbox, lit })
     }
 
     /// Oldest pending jobs first.
@@ -180,24 +227,6 @@ impl Outbox {
             }
         }
         Ok(out)
-    }
-
-    /// Lights the fuse for `tag` unless it is already burning; marks the message seen either
-    /// way. Returns true if a new fuse was lit.
-    pub fn light_fuse(&self, tag: &str, delay_secs: f64, data: &str, msg_id: &str) -> Result<bool> {
-        let mut conn = self.conn();
-        let tx = conn.transaction()?;
-        let t = now();
-        let lit = tx.execute(
-            "INSERT OR IGNORE INTO fuses (tag, fire_at, data, msg_id) VALUES (?1, ?2, ?3, ?4)",
-            params![tag, t + delay_secs, data, msg_id],
-        )? == 1;
-        tx.execute(
-            "INSERT OR IGNORE INTO seen (msg_id, seen_at) VALUES (?1, ?2)",
-            params![msg_id, t],
-        )?;
-        tx.commit()?;
-        Ok(lit)
     }
 
     /// Fuses whose time has come, and the seconds until the next one (if any).
@@ -293,12 +322,13 @@ mod tests {
     fn fuse_absorbs_repeats_then_fires_once() {
         let dir = tempfile::tempdir().unwrap();
         let o = Outbox::open(&dir.path().join("t.sqlite"), 10).unwrap();
-        assert!(o
-            .light_fuse("f30-updates-pending", 0.0, "{}", "m1")
-            .unwrap());
-        assert!(!o
-            .light_fuse("f30-updates-pending", 0.0, "{}", "m2")
-            .unwrap());
+        let fuse = [FuseLight {
+            tag: "f30-updates-pending".into(),
+            data: "{}".into(),
+        }];
+        assert_eq!(o.commit("m1", &[], &fuse, 0.0).unwrap().lit, [true]);
+        assert_eq!(o.commit("m2", &[], &fuse, 0.0).unwrap().lit, [false]);
+        assert!(o.is_seen("m2").unwrap());
         let (due, _) = o.due_fuses().unwrap();
         assert_eq!(due.len(), 1);
         o.fire_fuse("f30-updates-pending", &[job("x")]).unwrap();
