@@ -7,6 +7,7 @@ socket open until stdin closes so nothing is lost to an early close.
 Usage: python fedmsg_publish.py RELAY_ENDPOINT SPEC_JSON
 SPEC_JSON is a file with a list of actions:
   {"raw": "<path to an envelope file>"}            send the file's exact bytes as frame 2
+  {"body": "<envelope JSON text>"}                 send that text as frame 2
   {"publish": {"modname": m, "topic": t, "msg": {...}}, "certname": optional}
         call fedmsg.publish (signed with certname from ssldir when given)
 A top-level {"ssldir": path} entry (first element) enables signing.
@@ -48,8 +49,11 @@ for line in sys.stdin:
         break
 
 for action in spec:
-    if "raw" in action:
-        body = open(action["raw"], "rb").read().strip()
+    if "raw" in action or "body" in action:
+        if "raw" in action:
+            body = open(action["raw"], "rb").read().strip()
+        else:
+            body = action["body"].encode("utf-8")
         topic = json.loads(body)["topic"].encode("utf-8")
         context.publisher.send_multipart([topic, body])
     else:

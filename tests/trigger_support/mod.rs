@@ -12,6 +12,8 @@ use std::time::Duration;
 
 use crate::util::{self, ChildGuard};
 
+pub mod slow_git;
+
 /// One POST the stand-in master received.
 #[derive(Debug, Clone)]
 pub struct Submission {
@@ -131,7 +133,13 @@ pub struct Trigger {
 
 impl Trigger {
     pub fn start(config: &Path) -> Trigger {
+        Trigger::start_with_env(config, &[])
+    }
+
+    /// Starts it with extra environment variables (e.g. a `PATH` with a git wrapper first).
+    pub fn start_with_env(config: &Path, env: &[(&str, String)]) -> Trigger {
         let mut cmd = Command::new(util::bin("taskotron-trigger"));
+        cmd.envs(env.iter().map(|(k, v)| (*k, v.as_str())));
         cmd.args([
             "--log-level",
             "taskotron_trigger=debug,info",

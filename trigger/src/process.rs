@@ -3,21 +3,23 @@
 //! It reads the inbox oldest first. Consumers and rules are quick, so a message whose rules
 //! need no git is finished at once. A message with a `discover` reaction is handed to a bounded
 //! pool (`discover_concurrency` at a time, each discover limited by `discover_timeout_secs`) and
-//! the processor moves on: a slow or hanging git server delays only the messages that need that
-//! repository. Messages therefore may finish out of order; each message's jobs are still
+//! the processor moves on. Messages that discover the same repository take turns *before* they
+//! take a pool slot, so a slow or hanging git server delays only the messages that need that
+//! repository and never fills the pool with messages waiting for it. Messages therefore may finish out of order; each message's jobs are still
 //! recorded together, and a message is removed from the inbox in the same transaction
 //! ([`crate::inbox::Inbox::finish`]).
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedMutexGuard, Semaphore};
 
 use crate::cli::State;
 use crate::fedmsg::Envelope;
 use crate::jobtriggers::MessageData;
 use crate::pipeline::Pipeline;
-use crate::rules::Reaction;
+use crate::rules::{Reaction, What};
 use crate::submit::outbox::FuseLight;
 use crate::submit::Job;
 
@@ -49,6 +51,22 @@ pub enum Prepared {
 }
 
 impl Pending {
+    /// The repositories its discovers clone or fetch, sorted (the order locks are taken in).
+    fn repos(&self) -> Vec<String> {
+        let mut repos: Vec<String> = self
+            .work
+            .iter()
+            .flat_map(|(_, reactions)| reactions)
+            .filter_map(|(_, r)| match &r.what {
+                What::Discover(spec) => Some(spec.repo.clone()),
+                What::Tasks(_) => None,
+            })
+            .collect();
+        repos.sort();
+        repos.dedup();
+        repos
+    }
+
     /// Runs the discovers (blocking) and returns the complete outcome.
     pub fn run(mut self, pipeline: &Pipeline) -> Outcome {
         for (data, reactions) in &self.work {
@@ -139,10 +157,36 @@ fn finish_logged(state: &State, o: Outcome) {
     }
 }
 
+/// One async lock per repository, so messages for one repository queue without a pool slot.
+#[derive(Default)]
+struct RepoLocks(Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>);
+
+impl RepoLocks {
+    async fn lock_all(&self, repos: &[String]) -> Vec<OwnedMutexGuard<()>> {
+        let locks: Vec<_> = {
+            let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+            if map.len() > 4096 {
+                // Forget repositories nobody waits for (one per package on Fedora's dist-git).
+                map.retain(|_, l| Arc::strong_count(l) > 1);
+            }
+            repos
+                .iter()
+                .map(|r| map.entry(r.clone()).or_default().clone())
+                .collect()
+        };
+        let mut guards = Vec::with_capacity(locks.len());
+        for l in locks {
+            guards.push(l.lock_owned().await);
+        }
+        guards
+    }
+}
+
 /// Processes inbox messages forever; `state.wake_processor` is notified by the intake.
 pub async fn run_processor(state: Arc<State>) {
     let pool = Arc::new(Semaphore::new(state.cfg.discover_concurrency));
     let backlog = Arc::new(Semaphore::new(MAX_WAITING_FOR_GIT));
+    let repo_locks = Arc::new(RepoLocks::default());
     let left = state.inbox.depth();
     if left > 0 {
         tracing::info!(messages = left, "resuming messages left in the inbox");
@@ -191,9 +235,10 @@ pub async fn run_processor(state: Arc<State>) {
                         return;
                     };
                     let queued = crate::metrics::global().discover_queued();
-                    let (state, pool) = (state.clone(), pool.clone());
+                    let (state, pool, locks) = (state.clone(), pool.clone(), repo_locks.clone());
                     tokio::spawn(async move {
                         let _slot = slot;
+                        let _repos = locks.lock_all(&p.repos()).await;
                         let Ok(_permit) = pool.acquire_owned().await else {
                             return;
                         };

@@ -1,0 +1,354 @@
+//! A slow git server must not cost bus messages: the trigger stores every message in its
+//! inbox on receipt and runs `discover` off the intake path, on a bounded pool with a timeout.
+//!
+//! Real parts: a real fedmsg 1.1.7 publisher (pyzmq, loopback), the real trigger binary, real
+//! git repositories. The dist-git stand-in is a `git` wrapper on the trigger's `PATH` that makes
+//! every git command for one repository wait on a gate the test holds
+//! (tests/trigger_support/slow_git.rs).
+
+mod trigger_support;
+mod util;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::time::Duration;
+
+use serde_json::json;
+use trigger_support::slow_git::{alive, task_repo, SlowGit};
+use trigger_support::{count_rows, write_config, Publisher, StandInMaster, Trigger};
+
+const T: Duration = Duration::from_secs(90);
+const TOPIC: &str = "org.fedoraproject.prod.buildsys.build.state.change";
+
+/// Every Koji build gets rpmlint; `slow*` builds also discover the slow repository, and
+/// `pkg…0` builds the fast one.
+fn rules(dir: &Path, slow: &Path, fast: &Path) -> std::path::PathBuf {
+    let p = dir.join("rules.yml");
+    std::fs::write(
+        &p,
+        format!(
+            "- when: {{message_type: KojiBuildPackageCompleted}}\n  do:\n    - {{tasks: [rpmlint]}}\n\
+             - when: {{message_type: KojiBuildPackageCompleted, name: {{$regex: '/^slow/'}}}}\n  do:\n    - {{discover: {{repo: '{}'}}, arches: [noarch]}}\n\
+             - when: {{message_type: KojiBuildPackageCompleted, name: {{$regex: '/^pkg[0-9]*0$/'}}}}\n  do:\n    - {{discover: {{repo: '{}'}}, arches: [noarch]}}\n",
+            slow.display(),
+            fast.display()
+        ),
+    )
+    .unwrap();
+    p
+}
+
+/// A complete fedmsg envelope for a Koji build of `name` (sent byte for byte, so a repeat has
+/// the same msg_id, like one message arriving through two endpoints).
+fn envelope(name: &str) -> serde_json::Value {
+    let body = json!({
+        "topic": TOPIC, "msg_id": format!("2026-slow-git-test-{name}"), "timestamp": 1700000000,
+        "i": 1, "username": "test",
+        "msg": {"build_id": 1, "instance": "primary", "name": name, "new": 1, "old": 0,
+                "owner": "x", "release": "1.fc30", "version": "1.0"}
+    });
+    json!({"body": body.to_string()})
+}
+
+fn item(name: &str) -> String {
+    format!("{name}-1.0-1.fc30")
+}
+
+/// (item, taskname) -> how many times the master got it.
+fn received(master: &StandInMaster) -> BTreeMap<(String, String), usize> {
+    let mut out = BTreeMap::new();
+    for s in master.submissions() {
+        let key = (
+            s.properties["item"].as_str().unwrap().to_string(),
+            s.properties["taskname"].as_str().unwrap().to_string(),
+        );
+        *out.entry(key).or_insert(0) += 1;
+    }
+    out
+}
+
+/// The jobs a build of `name` should make.
+fn expected(name: &str) -> Vec<(String, String)> {
+    let mut v = vec![(item(name), "rpmlint".to_string())];
+    if name.starts_with("slow") {
+        v.push((item(name), "slow-dist-git".to_string()));
+    } else if name.ends_with('0') {
+        v.push((item(name), "fast-tasks".to_string()));
+    }
+    v
+}
+
+fn scrape(port: u16) -> String {
+    reqwest::blocking::get(format!("http://127.0.0.1:{port}/metrics"))
+        .unwrap()
+        .text()
+        .unwrap()
+}
+
+fn metric(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// Seconds since midnight of a trigger log line (`2026-01-01T12:34:56.123456Z ...`).
+fn log_time(line: &str) -> Option<f64> {
+    let t = line.split_whitespace().next()?.split('T').nth(1)?;
+    let t = t.trim_end_matches('Z');
+    let mut parts = t.split(':');
+    let (h, m, s): (f64, f64, f64) = (
+        parts.next()?.parse().ok()?,
+        parts.next()?.parse().ok()?,
+        parts.next()?.parse().ok()?,
+    );
+    Some(h * 3600.0 + m * 60.0 + s)
+}
+
+#[test]
+fn a_hanging_git_server_delays_only_its_own_message_and_nothing_is_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    let slow_repo = task_repo(dir.path(), "slow-dist-git");
+    let fast_repo = task_repo(dir.path(), "fast-tasks");
+    let mut git = SlowGit::new(dir.path(), "slow-dist-git");
+    let (relay, mport, hport) = (util::free_port(), util::free_port(), util::free_port());
+    let master = StandInMaster::start(mport);
+    let cfg = write_config(
+        dir.path(),
+        relay,
+        &master.url(),
+        &rules(dir.path(), &slow_repo, &fast_repo),
+        &format!("http:\n  listen: 127.0.0.1:{hport}\ndiscover_concurrency: 4\n"),
+    );
+    let trigger = Trigger::start_with_env(&cfg, &[git.path_env()]);
+    trigger.wait_log("SUB bound", 1, T);
+
+    // The slow build first: its discover hangs at the gate.
+    let mut first = Publisher::start(dir.path(), relay, &json!([envelope("slow-1")]));
+    trigger.wait_log("publisher connected", 1, T);
+    first.go();
+    util::wait_for("the slow discover to hang", T, || {
+        (!git.waits().is_empty()).then_some(())
+    });
+
+    // While it hangs: 1000 other builds (100 of them discover the fast repository), plus 20
+    // repeats that must be recognised by msg_id.
+    const N: usize = 1000;
+    let names: Vec<String> = (0..N).map(|i| format!("pkg{i}")).collect();
+    let mut actions: Vec<_> = names.iter().map(|n| envelope(n)).collect();
+    actions.extend(names.iter().step_by(50).map(|n| envelope(n)));
+    let repeats = N.div_ceil(50);
+    let mut flood = Publisher::start(dir.path(), relay, &json!(actions));
+    trigger.wait_log("publisher connected", 2, T);
+    flood.go();
+
+    let want_fast: BTreeSet<(String, String)> = names.iter().flat_map(|n| expected(n)).collect();
+    assert_eq!(want_fast.len(), N + N / 10);
+    util::wait_for("every job of the other builds", T, || {
+        (received(&master).len() == want_fast.len()).then_some(())
+    });
+    let got = received(&master);
+    assert_eq!(got.keys().cloned().collect::<BTreeSet<_>>(), want_fast);
+    assert!(got.values().all(|n| *n == 1), "a job arrived twice");
+    assert_eq!(
+        git.waits().len(),
+        1,
+        "the slow discover is still stuck at the gate"
+    );
+    let m = util::wait_for("metrics to show the stuck message", T, || {
+        let t = scrape(hport);
+        (metric(&t, "taskotron_trigger_inbox_received_total") == (N + 1) as f64
+            && metric(&t, "taskotron_trigger_messages_duplicate_total") == repeats as f64)
+            .then_some(t)
+    });
+    assert_eq!(metric(&m, "taskotron_trigger_inbox_depth"), 1.0, "{m}");
+    assert_eq!(
+        metric(&m, "taskotron_trigger_discover_in_flight"),
+        1.0,
+        "{m}"
+    );
+    assert_eq!(
+        metric(&m, "taskotron_trigger_inbox_dropped_total"),
+        0.0,
+        "{m}"
+    );
+    let health = reqwest::blocking::get(format!("http://127.0.0.1:{hport}/healthz"))
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(health.contains("inbox: 1 waiting"), "{health}");
+
+    // Intake rate while the discover hangs, from the trigger's own log timestamps.
+    let log = trigger.log();
+    let stored: Vec<f64> = log
+        .lines()
+        .filter(|l| l.contains("message stored in the inbox") && !l.contains("slow-1"))
+        .filter_map(log_time)
+        .collect();
+    assert_eq!(stored.len(), N);
+    let span = stored[N - 1] - stored[0];
+    println!(
+        "intake while a discover hangs: {N} messages (+{repeats} repeats) stored in {:.3} s = {:.0} messages/s \
+         (fedmsg/pyzmq publisher on loopback, debug build)",
+        span,
+        (N - 1) as f64 / span.max(1e-6)
+    );
+
+    // Open the gate: the slow build's jobs arrive too, exactly once.
+    git.gate.open();
+    let mut want = want_fast.clone();
+    want.extend(expected("slow-1"));
+    util::wait_for("the slow build's jobs", T, || {
+        (received(&master).len() == want.len()).then_some(())
+    });
+    let state = dir.path().join("state");
+    util::wait_for("outbox and inbox empty", T, || {
+        (count_rows(&state, "jobs") == 0 && count_rows(&state, "inbox") == 0).then_some(())
+    });
+    let got = received(&master);
+    assert_eq!(got.keys().cloned().collect::<BTreeSet<_>>(), want);
+    assert!(got.values().all(|n| *n == 1), "a job arrived twice");
+    assert_eq!(master.submissions().len(), want.len());
+}
+
+#[test]
+fn messages_held_by_a_hanging_discover_survive_a_sigkill_and_run_once_after_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let slow_repo = task_repo(dir.path(), "slow-dist-git");
+    let fast_repo = task_repo(dir.path(), "fast-tasks");
+    let mut git = SlowGit::new(dir.path(), "slow-dist-git");
+    let (relay, mport) = (util::free_port(), util::free_port());
+    let master = StandInMaster::start(mport);
+    let cfg = write_config(
+        dir.path(),
+        relay,
+        &master.url(),
+        &rules(dir.path(), &slow_repo, &fast_repo),
+        "",
+    );
+    let state = dir.path().join("state");
+    let slow: Vec<String> = (0..10).map(|i| format!("slow{i}")).collect();
+    let fast: Vec<String> = (0..20).map(|i| format!("pkg{i}")).collect();
+    let want_fast: BTreeSet<(String, String)> = fast.iter().flat_map(|n| expected(n)).collect();
+    {
+        let mut trigger = Trigger::start_with_env(&cfg, &[git.path_env()]);
+        trigger.wait_log("SUB bound", 1, T);
+        // Slow and fast builds interleaved.
+        let actions: Vec<_> = (0..fast.len())
+            .flat_map(|i| {
+                let mut v = vec![envelope(&fast[i])];
+                if let Some(s) = slow.get(i) {
+                    v.push(envelope(s));
+                }
+                v
+            })
+            .collect();
+        let mut publisher = Publisher::start(dir.path(), relay, &json!(actions));
+        trigger.wait_log("publisher connected", 1, T);
+        publisher.go();
+        util::wait_for("the fast builds' jobs", T, || {
+            (received(&master).len() == want_fast.len()).then_some(())
+        });
+        util::wait_for("the slow builds held in the inbox", T, || {
+            (count_rows(&state, "inbox") == slow.len() as i64 && !git.waits().is_empty())
+                .then_some(())
+        });
+        trigger.guard.signal(libc::SIGKILL);
+        trigger.guard.wait_exit(T);
+    }
+    assert_eq!(count_rows(&state, "inbox"), slow.len() as i64);
+    let waits_before = git.waits().len();
+
+    let trigger = Trigger::start_with_env(&cfg, &[git.path_env()]);
+    trigger.wait_log("resuming messages left in the inbox", 1, T);
+    util::wait_for("the restarted trigger's discover to hang", T, || {
+        (git.waits().len() > waits_before).then_some(())
+    });
+    git.gate.open();
+    let mut want = want_fast.clone();
+    want.extend(slow.iter().flat_map(|n| expected(n)));
+    util::wait_for("every job", T, || {
+        (received(&master).len() == want.len()).then_some(())
+    });
+    util::wait_for("outbox and inbox empty", T, || {
+        (count_rows(&state, "jobs") == 0 && count_rows(&state, "inbox") == 0).then_some(())
+    });
+    let got = received(&master);
+    assert_eq!(got.keys().cloned().collect::<BTreeSet<_>>(), want);
+    assert!(
+        got.values().all(|n| *n == 1),
+        "a job arrived twice: {got:?}"
+    );
+    assert_eq!(master.submissions().len(), want.len());
+    drop(trigger);
+}
+
+#[test]
+fn a_discover_past_its_timeout_is_killed_and_counted_and_the_message_still_finishes() {
+    let dir = tempfile::tempdir().unwrap();
+    let slow_repo = task_repo(dir.path(), "slow-dist-git");
+    let fast_repo = task_repo(dir.path(), "fast-tasks");
+    // The gate is never opened: only the timeout can end the discover.
+    let git = SlowGit::new(dir.path(), "slow-dist-git");
+    let (relay, mport, hport) = (util::free_port(), util::free_port(), util::free_port());
+    let master = StandInMaster::start(mport);
+    let cfg = write_config(
+        dir.path(),
+        relay,
+        &master.url(),
+        &rules(dir.path(), &slow_repo, &fast_repo),
+        &format!("http:\n  listen: 127.0.0.1:{hport}\ndiscover_timeout_secs: 1\n"),
+    );
+    let trigger = Trigger::start_with_env(&cfg, &[git.path_env()]);
+    trigger.wait_log("SUB bound", 1, T);
+    let mut publisher = Publisher::start(
+        dir.path(),
+        relay,
+        &json!([envelope("slow-1"), envelope("pkg10")]),
+    );
+    trigger.wait_log("publisher connected", 1, T);
+    publisher.go();
+
+    trigger.wait_log("discover timed out", 1, T);
+    let line = trigger
+        .log()
+        .lines()
+        .find(|l| l.contains("discover timed out"))
+        .unwrap()
+        .to_string();
+    assert!(
+        line.contains(&slow_repo.display().to_string()),
+        "the log line names the repository: {line}"
+    );
+    assert!(line.contains("killed"), "{line}");
+    // The git (and the wrapper waiting at the gate, in its process group) is gone.
+    let waits = git.waits();
+    assert_eq!(waits.len(), 1);
+    util::wait_for("the waiting git to be gone", T, || {
+        (!alive(waits[0])).then_some(())
+    });
+
+    // The message still finishes: its other jobs arrive, the failed discover makes none.
+    let mut want: BTreeSet<(String, String)> = expected("pkg10").into_iter().collect();
+    want.insert((item("slow-1"), "rpmlint".into()));
+    util::wait_for("the remaining jobs", T, || {
+        (received(&master).len() == want.len()).then_some(())
+    });
+    assert_eq!(
+        received(&master).keys().cloned().collect::<BTreeSet<_>>(),
+        want
+    );
+    let m = util::wait_for("inbox empty", T, || {
+        let t = scrape(hport);
+        (metric(&t, "taskotron_trigger_inbox_depth") == 0.0).then_some(t)
+    });
+    assert_eq!(
+        metric(&m, "taskotron_trigger_discover_timeouts_total"),
+        1.0,
+        "{m}"
+    );
+    assert_eq!(
+        metric(&m, "taskotron_trigger_discover_in_flight"),
+        0.0,
+        "{m}"
+    );
+}
