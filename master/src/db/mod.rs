@@ -4,9 +4,11 @@
 //! `write.rs` holds the state changes (submit, claim, finish, retry); `read.rs` turns rows into
 //! the JSON shapes of Buildbot's data API so the REST API, a UI and metrics can share them.
 
+pub mod catalog;
 mod logfile;
 mod logs;
 mod read;
+mod retention;
 mod schema;
 #[cfg(test)]
 mod tests;
@@ -19,7 +21,8 @@ use std::sync::{Mutex, MutexGuard};
 use rusqlite::Connection;
 
 pub use logfile::LogWriter;
-pub use read::Filter;
+pub use read::{Filter, Listing, Page};
+pub use retention::ExpiredLog;
 pub use ui::{BuildInfo, JobQuery, JobRow, JobState, LogContext, LogInfo, StepInfo};
 pub use write::{
     BuildRef, ChangeFields, Interrupted, NewRequest, PendingRequest, SubmitError, Submitted,

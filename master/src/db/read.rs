@@ -2,9 +2,11 @@
 //! (reference/buildbot.md §3.2, tests/fixtures/buildbot/api_samples/). Shared by the REST API
 //! and anything else that shows state (UI, metrics).
 
-use rusqlite::{params_from_iter, Row, ToSql};
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{params_from_iter, Row};
 use serde_json::{json, Value};
 
+use super::catalog::{self, Entity};
 use super::{Db, DbError};
 
 /// The master id every row reports (one master per database).
@@ -18,15 +20,62 @@ impl Filter {
     pub fn by(col: &'static str, v: i64) -> Filter {
         Filter(vec![(col, v)])
     }
-    fn sql(&self) -> (String, Vec<i64>) {
-        if self.0.is_empty() {
-            return (String::new(), vec![]);
+}
+
+/// A listing's SQL restriction, order and window, made by `http/api/sql.rs` from a REST query.
+/// `conds` (ANDed) and `order` hold only expressions from `catalog.rs` and `?` placeholders,
+/// whose values are `args`, in order. The default is every row in the natural order.
+#[derive(Default, Clone, Debug)]
+pub struct Page {
+    pub conds: Vec<String>,
+    pub args: Vec<SqlValue>,
+    /// `(expression, descending)`, before the entity's natural order.
+    pub order: Vec<(&'static str, bool)>,
+    pub limit: Option<i64>,
+    pub offset: i64,
+}
+
+/// A page of rows and how many rows matched before the window (`meta.total`).
+pub type Listing = (Vec<Value>, usize);
+
+/// A listing's two statements: the rows (`LIMIT ? OFFSET ?` bound after `args`) and the count.
+struct ListingSql {
+    rows: String,
+    count: String,
+    args: Vec<SqlValue>,
+}
+
+impl ListingSql {
+    fn new(entity: &Entity, select: &str, filter: &Filter, page: &Page) -> ListingSql {
+        let mut conds: Vec<String> = filter.0.iter().map(|(c, _)| format!("{c} = ?")).collect();
+        conds.extend(page.conds.iter().map(|c| format!("({c})")));
+        let mut args: Vec<SqlValue> = filter.0.iter().map(|(_, v)| (*v).into()).collect();
+        args.extend(page.args.iter().cloned());
+        let cond = if conds.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", conds.join(" AND "))
+        };
+        let mut order: Vec<String> = page
+            .order
+            .iter()
+            .map(|(e, desc)| format!("{e} {}", if *desc { "DESC" } else { "ASC" }))
+            .collect();
+        // Ties keep the natural order (the in-memory sort was stable over it).
+        for e in entity.base_order {
+            if !page.order.iter().any(|(o, _)| o == e) {
+                order.push(e.to_string());
+            }
         }
-        let conds: Vec<String> = self.0.iter().map(|(c, _)| format!("{c} = ?")).collect();
-        (
-            format!(" WHERE {}", conds.join(" AND ")),
-            self.0.iter().map(|(_, v)| *v).collect(),
-        )
+        let table = entity.table;
+        ListingSql {
+            rows: format!(
+                "SELECT {select} FROM {table}{cond} ORDER BY {} LIMIT ? OFFSET ?",
+                order.join(", ")
+            ),
+            count: format!("SELECT COUNT(*) FROM {table}{cond}"),
+            args,
+        }
     }
 }
 
@@ -35,31 +84,88 @@ fn parse_json(s: Option<String>) -> Value {
         .unwrap_or(Value::Null)
 }
 
+/// Builders and workers are a handful of rows: their REST listings stay in memory, so they
+/// need no field whitelist in `catalog.rs`.
+const BUILDERS: Entity = Entity {
+    table: "builders",
+    fields: &[],
+    base_order: &["builderid"],
+};
+const WORKERS: Entity = Entity {
+    table: "workers",
+    fields: &[],
+    base_order: &["workerid"],
+};
+
 fn opt_bool(v: Option<i64>) -> bool {
     v.unwrap_or(0) != 0
 }
 
 impl Db {
+    /// Rows of `entity.table` (columns `select`) matching `filter` and `page`, in the page's
+    /// order then the entity's natural order, and how many match before the window (the
+    /// REST `meta.total`). The count is a second query only when there is a window.
     fn rows(
         &self,
-        sql: &str,
+        entity: &Entity,
+        select: &str,
         filter: &Filter,
-        order: &str,
+        page: &Page,
         f: impl Fn(&Row) -> rusqlite::Result<Value>,
-    ) -> Result<Vec<Value>, DbError> {
-        let (cond, args) = filter.sql();
+    ) -> Result<(Vec<Value>, usize), DbError> {
+        let sql = ListingSql::new(entity, select, filter, page);
         let c = self.lock();
-        let mut st = c.prepare(&format!("{sql}{cond} {order}"))?;
-        let args: Vec<&dyn ToSql> = args.iter().map(|a| a as &dyn ToSql).collect();
-        let rows = st.query_map(params_from_iter(args), |r| f(r))?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        // Not prepare_cached: listing SQL varies with the query and would evict the writers'
+        // hot statements from the cache.
+        let mut st = c.prepare(&sql.rows)?;
+        let mut args = sql.args.clone();
+        args.push(page.limit.unwrap_or(-1).into());
+        args.push(page.offset.into());
+        let rows: Vec<Value> = st
+            .query_map(params_from_iter(args), |r| f(r))?
+            .collect::<Result<_, _>>()?;
+        let total = if page.limit.is_some() || page.offset > 0 {
+            let n: i64 = c
+                .prepare(&sql.count)?
+                .query_row(params_from_iter(sql.args), |r| r.get(0))?;
+            n as usize
+        } else {
+            rows.len()
+        };
+        Ok((rows, total))
+    }
+
+    /// SQLite's `EXPLAIN QUERY PLAN` of a listing's row query and count query.
+    #[cfg(test)]
+    pub fn explain_listing(
+        &self,
+        entity: &Entity,
+        filter: &Filter,
+        page: &Page,
+    ) -> Result<(String, String), DbError> {
+        let sql = ListingSql::new(entity, "*", filter, page);
+        let c = self.lock();
+        let explain = |q: &str, args: Vec<SqlValue>| -> Result<String, DbError> {
+            let mut st = c.prepare(&format!("EXPLAIN QUERY PLAN {q}"))?;
+            let lines = st
+                .query_map(params_from_iter(args), |r| r.get::<_, String>(3))?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(lines.join("\n"))
+        };
+        let mut args = sql.args.clone();
+        args.extend([SqlValue::Integer(10), SqlValue::Integer(0)]);
+        Ok((
+            explain(&sql.rows, args)?,
+            explain(&sql.count, sql.args.clone())?,
+        ))
     }
 
     pub fn builders_json(&self, filter: &Filter) -> Result<Vec<Value>, DbError> {
-        self.rows(
-            "SELECT builderid, name, description FROM builders",
+        let (rows, _) = self.rows(
+            &BUILDERS,
+            "builderid, name, description",
             filter,
-            "ORDER BY builderid",
+            &Page::default(),
             |r| {
                 Ok(json!({
                     "builderid": r.get::<_, i64>(0)?,
@@ -72,7 +178,8 @@ impl Db {
                     "tags": [],
                 }))
             },
-        )
+        )?;
+        Ok(rows)
     }
 
     /// Workers; `configured_on` lists the builders each one can take builds from
@@ -82,10 +189,11 @@ impl Db {
         filter: &Filter,
         builders_of: &dyn Fn(&str) -> Vec<i64>,
     ) -> Result<Vec<Value>, DbError> {
-        let mut rows = self.rows(
-            "SELECT workerid, name, info, paused, pause_reason, graceful, connected FROM workers",
+        let (mut rows, _) = self.rows(
+            &WORKERS,
+            "workerid, name, info, paused, pause_reason, graceful, connected",
             filter,
-            "ORDER BY workerid",
+            &Page::default(),
             |r| {
                 let name: String = r.get(1)?;
                 let info = parse_json(r.get(2)?);
@@ -120,11 +228,22 @@ impl Db {
     }
 
     pub fn builds_json(&self, filter: &Filter, with_props: bool) -> Result<Vec<Value>, DbError> {
+        Ok(self.builds_page(filter, with_props, &Page::default())?.0)
+    }
+
+    /// Builds (`properties` only `with_props`, else `{}`).
+    pub fn builds_page(
+        &self,
+        filter: &Filter,
+        with_props: bool,
+        page: &Page,
+    ) -> Result<Listing, DbError> {
         self.rows(
-            "SELECT buildid, number, builderid, buildrequestid, workerid, started_at, complete_at, results,
-                    state_string, properties FROM builds",
+            &catalog::BUILDS,
+            "buildid, number, builderid, buildrequestid, workerid, started_at, complete_at, results,
+             state_string, properties",
             filter,
-            "ORDER BY buildid",
+            page,
             |r| {
                 let complete_at: Option<i64> = r.get(6)?;
                 let props = if with_props { parse_json(r.get(9)?) } else { json!({}) };
@@ -159,11 +278,16 @@ impl Db {
     }
 
     pub fn steps_json(&self, filter: &Filter) -> Result<Vec<Value>, DbError> {
+        Ok(self.steps_page(filter, &Page::default())?.0)
+    }
+
+    pub fn steps_page(&self, filter: &Filter, page: &Page) -> Result<Listing, DbError> {
         self.rows(
-            "SELECT stepid, number, name, buildid, started_at, complete_at, results, state_string, urls,
-                    hidden FROM steps",
+            &catalog::STEPS,
+            "stepid, number, name, buildid, started_at, complete_at, results, state_string, urls,
+             hidden",
             filter,
-            "ORDER BY buildid, number",
+            page,
             |r| {
                 let complete_at: Option<i64> = r.get(5)?;
                 let started: Option<i64> = r.get(4)?;
@@ -186,10 +310,15 @@ impl Db {
     }
 
     pub fn logs_json(&self, filter: &Filter) -> Result<Vec<Value>, DbError> {
+        Ok(self.logs_page(filter, &Page::default())?.0)
+    }
+
+    pub fn logs_page(&self, filter: &Filter, page: &Page) -> Result<Listing, DbError> {
         self.rows(
-            "SELECT logid, name, slug, stepid, type, num_lines, complete FROM logs",
+            &catalog::LOGS,
+            "logid, name, slug, stepid, type, num_lines, complete",
             filter,
-            "ORDER BY logid",
+            page,
             |r| {
                 Ok(json!({
                     "complete": opt_bool(r.get(6)?),
@@ -220,11 +349,16 @@ impl Db {
     }
 
     pub fn buildrequests_json(&self, filter: &Filter) -> Result<Vec<Value>, DbError> {
+        Ok(self.buildrequests_page(filter, &Page::default())?.0)
+    }
+
+    pub fn buildrequests_page(&self, filter: &Filter, page: &Page) -> Result<Listing, DbError> {
         self.rows(
-            "SELECT buildrequestid, buildsetid, builderid, priority, claimed_at, complete, complete_at,
-                    results, submitted_at FROM buildrequests",
+            &catalog::BUILDREQUESTS,
+            "buildrequestid, buildsetid, builderid, priority, claimed_at, complete, complete_at,
+             results, submitted_at",
             filter,
-            "ORDER BY buildrequestid",
+            page,
             |r| {
                 let claimed_at: Option<i64> = r.get(4)?;
                 Ok(json!({
@@ -268,11 +402,16 @@ impl Db {
     }
 
     pub fn buildsets_json(&self, filter: &Filter) -> Result<Vec<Value>, DbError> {
-        let rows = self.rows(
-            "SELECT bsid, reason, results, complete, complete_at, submitted_at, external_idstring, ssid
-             FROM buildsets",
+        Ok(self.buildsets_page(filter, &Page::default())?.0)
+    }
+
+    /// Buildsets; the sourcestamps are read for the rows of the page only.
+    pub fn buildsets_page(&self, filter: &Filter, page: &Page) -> Result<Listing, DbError> {
+        let (rows, total) = self.rows(
+            &catalog::BUILDSETS,
+            "bsid, reason, results, complete, complete_at, submitted_at, external_idstring, ssid",
             filter,
-            "ORDER BY bsid",
+            page,
             |r| {
                 Ok(json!({
                     "bsid": r.get::<_, i64>(0)?,
@@ -289,15 +428,21 @@ impl Db {
                 }))
             },
         )?;
-        self.expand_sourcestamps(rows, "sourcestamps", true)
+        Ok((self.expand_sourcestamps(rows, "sourcestamps", true)?, total))
     }
 
     pub fn changes_json(&self, filter: &Filter) -> Result<Vec<Value>, DbError> {
-        let rows = self.rows(
-            "SELECT changeid, author, committer, branch, category, comments, files, project, properties,
-                    repository, revision, revlink, codebase, when_timestamp, ssid FROM changes",
+        Ok(self.changes_page(filter, &Page::default())?.0)
+    }
+
+    /// Changes; the sourcestamps are read for the rows of the page only.
+    pub fn changes_page(&self, filter: &Filter, page: &Page) -> Result<Listing, DbError> {
+        let (rows, total) = self.rows(
+            &catalog::CHANGES,
+            "changeid, author, committer, branch, category, comments, files, project, properties,
+             repository, revision, revlink, codebase, when_timestamp, ssid",
             filter,
-            "ORDER BY changeid",
+            page,
             |r| {
                 Ok(json!({
                     "author": r.get::<_, String>(1)?,
@@ -319,7 +464,7 @@ impl Db {
                 }))
             },
         )?;
-        self.expand_sourcestamps(rows, "sourcestamp", false)
+        Ok((self.expand_sourcestamps(rows, "sourcestamp", false)?, total))
     }
 
     fn expand_sourcestamps(

@@ -143,6 +143,26 @@ CREATE INDEX buildrequests_queue ON buildrequests(builderid, priority DESC, buil
     r#"
 ALTER TABLE logs ADD COLUMN path TEXT;
 "#,
+    // 5: REST listings filtered on these columns (http/api/sql.rs). An index ends in the rowid,
+    // so `WHERE col = ? ORDER BY id [DESC] LIMIT n` reads just the page, and the count reads
+    // the index. `builds_running_by_id` holds only running builds (`complete=false`).
+    r#"
+CREATE INDEX builds_builder ON builds(builderid);
+CREATE INDEX builds_worker ON builds(workerid);
+CREATE INDEX builds_results ON builds(results);
+CREATE INDEX builds_running_by_id ON builds(buildid) WHERE complete_at IS NULL;
+CREATE INDEX buildrequests_builder ON buildrequests(builderid);
+CREATE INDEX buildrequests_complete ON buildrequests(complete);
+"#,
+    // 6: retention (janitor.rs): when a log's content / a job's artifacts were deleted. The
+    // partial indexes list what is still kept, oldest first.
+    r#"
+ALTER TABLE logs ADD COLUMN pruned_at INTEGER;
+ALTER TABLE buildrequests ADD COLUMN artifacts_pruned_at INTEGER;
+CREATE INDEX logs_kept ON logs(logid) WHERE pruned_at IS NULL;
+CREATE INDEX buildrequests_artifacts_kept ON buildrequests(buildrequestid)
+    WHERE artifacts_pruned_at IS NULL AND complete = 1;
+"#,
 ];
 
 /// Applies the migrations this database has not seen yet.

@@ -5,6 +5,9 @@
 mod control;
 mod forcesched;
 pub mod query;
+mod sql;
+#[cfg(test)]
+mod sql_tests;
 
 use std::sync::Arc;
 
@@ -15,9 +18,10 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{json, Value};
 
-use crate::db::{DbError, Filter};
+use crate::db::{catalog, DbError, Filter};
 use crate::state::Master;
 use query::{collection, error, single, Query};
+use sql::listing;
 
 pub fn router() -> Router<Arc<Master>> {
     Router::new()
@@ -153,13 +157,10 @@ async fn builder_builds(State(m): S, Path(b): Path<String>, RawQuery(q): Q) -> R
         return error(StatusCode::NOT_FOUND, "not found");
     };
     let q = Query::parse(q.as_deref());
-    collection(
-        "builds",
-        &q,
-        tryr!(m
-            .db
-            .builds_json(&Filter::by("builderid", id), q.has("property"))),
-    )
+    let (filter, props) = (Filter::by("builderid", id), q.has("property"));
+    listing("builds", &q, &catalog::BUILDS, |p| {
+        m.db.builds_page(&filter, props, p)
+    })
 }
 
 async fn builder_build(
@@ -185,10 +186,12 @@ async fn builder_requests(State(m): S, Path(b): Path<String>, RawQuery(q): Q) ->
     let Some(id) = tryr!(builder_id(&m, &b)) else {
         return error(StatusCode::NOT_FOUND, "not found");
     };
-    collection(
+    let filter = Filter::by("builderid", id);
+    listing(
         "buildrequests",
         &Query::parse(q.as_deref()),
-        tryr!(m.db.buildrequests_json(&Filter::by("builderid", id))),
+        &catalog::BUILDREQUESTS,
+        |p| m.db.buildrequests_page(&filter, p),
     )
 }
 
@@ -214,11 +217,10 @@ async fn worker(State(m): S, Path(w): Path<String>, RawQuery(q): Q) -> Response 
 
 async fn builds(State(m): S, RawQuery(q): Q) -> Response {
     let q = Query::parse(q.as_deref());
-    collection(
-        "builds",
-        &q,
-        tryr!(m.db.builds_json(&Filter::default(), q.has("property"))),
-    )
+    let props = q.has("property");
+    listing("builds", &q, &catalog::BUILDS, |p| {
+        m.db.builds_page(&Filter::default(), props, p)
+    })
 }
 
 async fn build(State(m): S, Path(id): Path<String>, RawQuery(q): Q) -> Response {
@@ -257,11 +259,10 @@ async fn steps(State(m): S, Path(id): Path<String>, RawQuery(q): Q) -> Response 
     let Some(id) = num(&id) else {
         return error(StatusCode::NOT_FOUND, "not found");
     };
-    collection(
-        "steps",
-        &Query::parse(q.as_deref()),
-        tryr!(m.db.steps_json(&Filter::by("buildid", id))),
-    )
+    let filter = Filter::by("buildid", id);
+    listing("steps", &Query::parse(q.as_deref()), &catalog::STEPS, |p| {
+        m.db.steps_page(&filter, p)
+    })
 }
 
 async fn step(State(m): S, Path((id, s)): Path<(String, String)>, RawQuery(q): Q) -> Response {
@@ -273,12 +274,10 @@ async fn step_logs(State(m): S, Path((id, s)): Path<(String, String)>, RawQuery(
     let Some(step) = tryr!(find_step(&m, &id, &s)) else {
         return error(StatusCode::NOT_FOUND, "not found");
     };
-    let stepid = step["stepid"].as_i64().unwrap_or(-1);
-    collection(
-        "logs",
-        &Query::parse(q.as_deref()),
-        tryr!(m.db.logs_json(&Filter::by("stepid", stepid))),
-    )
+    let filter = Filter::by("stepid", step["stepid"].as_i64().unwrap_or(-1));
+    listing("logs", &Query::parse(q.as_deref()), &catalog::LOGS, |p| {
+        m.db.logs_page(&filter, p)
+    })
 }
 
 fn find_log(m: &Master, id: &str, s: &str, slug: &str) -> Result<Option<Value>, DbError> {
@@ -399,10 +398,11 @@ fn raw(m: &Master, logid: i64) -> Response {
 }
 
 async fn buildrequests(State(m): S, RawQuery(q): Q) -> Response {
-    collection(
+    listing(
         "buildrequests",
         &Query::parse(q.as_deref()),
-        tryr!(m.db.buildrequests_json(&Filter::default())),
+        &catalog::BUILDREQUESTS,
+        |p| m.db.buildrequests_page(&Filter::default(), p),
     )
 }
 
@@ -422,20 +422,18 @@ async fn buildrequest_builds(State(m): S, Path(id): Path<String>, RawQuery(q): Q
         return error(StatusCode::NOT_FOUND, "not found");
     };
     let q = Query::parse(q.as_deref());
-    collection(
-        "builds",
-        &q,
-        tryr!(m
-            .db
-            .builds_json(&Filter::by("buildrequestid", id), q.has("property"))),
-    )
+    let (filter, props) = (Filter::by("buildrequestid", id), q.has("property"));
+    listing("builds", &q, &catalog::BUILDS, |p| {
+        m.db.builds_page(&filter, props, p)
+    })
 }
 
 async fn buildsets(State(m): S, RawQuery(q): Q) -> Response {
-    collection(
+    listing(
         "buildsets",
         &Query::parse(q.as_deref()),
-        tryr!(m.db.buildsets_json(&Filter::default())),
+        &catalog::BUILDSETS,
+        |p| m.db.buildsets_page(&Filter::default(), p),
     )
 }
 
@@ -451,10 +449,11 @@ async fn buildset(State(m): S, Path(id): Path<String>, RawQuery(q): Q) -> Respon
 }
 
 async fn changes(State(m): S, RawQuery(q): Q) -> Response {
-    collection(
+    listing(
         "changes",
         &Query::parse(q.as_deref()),
-        tryr!(m.db.changes_json(&Filter::default())),
+        &catalog::CHANGES,
+        |p| m.db.changes_page(&Filter::default(), p),
     )
 }
 

@@ -10,7 +10,9 @@ use axum::Json;
 use serde_json::{json, Map, Value};
 
 /// Parameters that are not field filters.
-const RESERVED: &[&str] = &["field", "order", "limit", "offset", "property"];
+pub(super) const RESERVED: &[&str] = &["field", "order", "limit", "offset", "property"];
+/// Filter operators (`field__op=value`; plain `field=value` is `eq`).
+pub(super) const OPS: &[&str] = &["eq", "ne", "lt", "le", "gt", "ge", "contains"];
 
 pub struct Query {
     pairs: Vec<(String, String)>,
@@ -35,38 +37,75 @@ impl Query {
         self.pairs.iter().any(|(k, _)| k == key)
     }
 
-    /// Filters, orders, pages and projects `rows` as Buildbot does; `Err` is a 400 reply.
+    /// Every `key=value` pair, in query-string order.
+    pub fn pairs(&self) -> &[(String, String)] {
+        &self.pairs
+    }
+
+    /// `field` and operator of a filter key; `Err` (a 400) for an unknown operator.
+    pub(super) fn split_filter(k: &str) -> Result<(&str, &str), String> {
+        let (field, op) = k.split_once("__").unwrap_or((k, "eq"));
+        if !OPS.contains(&op) {
+            return Err(format!("invalid filter operator {op:?} in {k:?}"));
+        }
+        Ok((field, op))
+    }
+
+    /// The values a filter pair tests: repeated `field=v` (same key) means "any of" (Buildbot's
+    /// `in`); other operators test their own value.
+    pub(super) fn filter_values<'a>(&'a self, k: &str, op: &str, v: &'a str) -> Vec<&'a str> {
+        if op == "eq" {
+            self.pairs
+                .iter()
+                .filter(|(k2, _)| k2 == k)
+                .map(|(_, v)| v.as_str())
+                .collect()
+        } else {
+            vec![v]
+        }
+    }
+
+    /// The `order=` values, in order.
+    pub(super) fn orders(&self) -> Vec<&str> {
+        self.pairs
+            .iter()
+            .filter(|(k, _)| k == "order")
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+
+    /// `(offset, limit)`; `Err` (a 400) when one is not a non-negative integer.
+    pub(super) fn window(&self) -> Result<(usize, Option<usize>), String> {
+        let num = |k: &str| -> Result<Option<usize>, String> {
+            match self.get(k) {
+                None => Ok(None),
+                Some(v) => v
+                    .parse()
+                    .map(Some)
+                    .map_err(|_| format!("{k}: expected a non-negative integer, got {v:?}")),
+            }
+        };
+        let offset = num("offset")?.unwrap_or(0);
+        Ok((offset, num("limit")?))
+    }
+
+    /// Filters, orders, pages and projects `rows` (all of them, in their natural order) as
+    /// Buildbot does; `Err` is a 400 reply. The large collections do this in SQL instead
+    /// (`sql.rs`), and the tests there check that both give the same reply.
     pub fn apply(&self, mut rows: Vec<Value>) -> Result<(Vec<Value>, usize), String> {
         for (k, v) in &self.pairs {
             if RESERVED.contains(&k.as_str()) {
                 continue;
             }
-            let (field, op) = k.split_once("__").unwrap_or((k.as_str(), "eq"));
-            if !["eq", "ne", "lt", "le", "gt", "ge", "contains"].contains(&op) {
-                return Err(format!("invalid filter operator {op:?} in {k:?}"));
-            }
-            // Repeated `field=v` means "any of" (Buildbot's `in`).
-            let values: Vec<&str> = if op == "eq" {
-                self.pairs
-                    .iter()
-                    .filter(|(k2, _)| k2 == k)
-                    .map(|(_, v)| v.as_str())
-                    .collect()
-            } else {
-                vec![v.as_str()]
-            };
+            let (field, op) = Query::split_filter(k)?;
+            let values = self.filter_values(k, op, v);
             rows.retain(|row| match row.get(field) {
                 None => false,
                 Some(x) => values.iter().any(|v| matches(x, op, v)),
             });
         }
         let total = rows.len();
-        let orders: Vec<&str> = self
-            .pairs
-            .iter()
-            .filter(|(k, _)| k == "order")
-            .map(|(_, v)| v.as_str())
-            .collect();
+        let orders = self.orders();
         if !orders.is_empty() {
             rows.sort_by(|a, b| {
                 for o in &orders {
@@ -83,21 +122,16 @@ impl Query {
                 Ordering::Equal
             });
         }
-        let num = |k: &str| -> Result<Option<usize>, String> {
-            match self.get(k) {
-                None => Ok(None),
-                Some(v) => v
-                    .parse()
-                    .map(Some)
-                    .map_err(|_| format!("{k}: expected a non-negative integer, got {v:?}")),
-            }
-        };
-        let offset = num("offset")?.unwrap_or(0);
-        let limit = num("limit")?;
+        let (offset, limit) = self.window()?;
         let mut rows: Vec<Value> = rows.into_iter().skip(offset).collect();
         if let Some(l) = limit {
             rows.truncate(l);
         }
+        Ok((self.project(rows), total))
+    }
+
+    /// `property=` and `field=` applied to the rows of a page.
+    pub(super) fn project(&self, mut rows: Vec<Value>) -> Vec<Value> {
         // `property=<name>` (repeatable) keeps only those build properties; `*` keeps all.
         let props: Vec<&str> = self
             .pairs
@@ -132,7 +166,7 @@ impl Query {
                 })
                 .collect();
         }
-        Ok((rows, total))
+        rows
     }
 }
 
@@ -144,7 +178,9 @@ fn parse_bool(v: &str) -> Option<bool> {
     }
 }
 
-fn matches(x: &Value, op: &str, v: &str) -> bool {
+/// Whether a row's value `x` passes `op v` (Buildbot's comparison of a query-string value with
+/// a field of each JSON type).
+pub(super) fn matches(x: &Value, op: &str, v: &str) -> bool {
     let ord = match x {
         Value::Bool(b) => parse_bool(v).map(|p| b.cmp(&p)),
         Value::Number(n) => v
