@@ -352,3 +352,69 @@ fn a_discover_past_its_timeout_is_killed_and_counted_and_the_message_still_finis
         "{m}"
     );
 }
+
+#[test]
+fn a_full_inbox_drops_visibly_and_the_bus_is_still_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let slow_repo = task_repo(dir.path(), "slow-dist-git");
+    let fast_repo = task_repo(dir.path(), "fast-tasks");
+    let mut git = SlowGit::new(dir.path(), "slow-dist-git");
+    let (relay, mport, hport) = (util::free_port(), util::free_port(), util::free_port());
+    let master = StandInMaster::start(mport);
+    let cfg = write_config(
+        dir.path(),
+        relay,
+        &master.url(),
+        &rules(dir.path(), &slow_repo, &fast_repo),
+        &format!("http:\n  listen: 127.0.0.1:{hport}\ninbox_capacity: 3\n"),
+    );
+    let trigger = Trigger::start_with_env(&cfg, &[git.path_env()]);
+    trigger.wait_log("SUB bound", 1, T);
+    // Six builds whose discovers hang: three fit in the inbox, three are dropped.
+    let slow: Vec<String> = (0..6).map(|i| format!("slow{i}")).collect();
+    let mut publisher = Publisher::start(
+        dir.path(),
+        relay,
+        &json!(slow.iter().map(|n| envelope(n)).collect::<Vec<_>>()),
+    );
+    trigger.wait_log("publisher connected", 1, T);
+    publisher.go();
+    let m = util::wait_for("drops counted", T, || {
+        let t = scrape(hport);
+        (metric(&t, "taskotron_trigger_inbox_dropped_total") == 3.0).then_some(t)
+    });
+    assert_eq!(metric(&m, "taskotron_trigger_inbox_depth"), 3.0, "{m}");
+    assert_eq!(
+        metric(&m, "taskotron_trigger_inbox_received_total"),
+        3.0,
+        "{m}"
+    );
+    trigger.wait_log("inbox full (inbox_capacity): message dropped", 3, T);
+    for n in &slow[3..] {
+        assert!(
+            trigger
+                .log()
+                .lines()
+                .any(|l| l.contains("inbox full") && l.contains(&format!("test-{n} "))),
+            "the error line names the dropped message {n}"
+        );
+    }
+
+    // Processing catches up; the socket was read all along, so new messages get through.
+    git.gate.open();
+    let mut want: BTreeSet<(String, String)> = slow[..3].iter().flat_map(|n| expected(n)).collect();
+    util::wait_for("the stored builds' jobs", T, || {
+        (received(&master).len() == want.len()).then_some(())
+    });
+    let mut more = Publisher::start(dir.path(), relay, &json!([envelope("pkg7")]));
+    trigger.wait_log("publisher connected", 2, T);
+    more.go();
+    want.extend(expected("pkg7"));
+    util::wait_for("the later build's job", T, || {
+        (received(&master).len() == want.len()).then_some(())
+    });
+    assert_eq!(
+        received(&master).keys().cloned().collect::<BTreeSet<_>>(),
+        want
+    );
+}
