@@ -113,3 +113,120 @@ fn rest_worker_stop_shuts_down_a_stock_worker() {
     w.wait_exit(Duration::from_secs(30));
     env.wait_workers(0);
 }
+
+fn prune(env: &Env, dry_run: bool) -> (bool, String) {
+    let mut cmd = Command::new(util::bin("taskotron-master"));
+    cmd.arg("--config").arg(env.config_path()).arg("prune");
+    if dry_run {
+        cmd.arg("--dry-run");
+    }
+    let out = cmd.output().unwrap();
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+/// Retention: `prune` deletes a finished job's log content and artifacts once they are older
+/// than `retention.*_days` (here under a second), while the master runs; the REST API and the UI
+/// then say so. Without retention configured, `prune` refuses with the key to set.
+#[test]
+fn prune_deletes_old_logs_and_artifacts_while_the_master_runs() {
+    let env = Env::new(Opts {
+        // ~0.9 s; the master's own janitor would wait 1,000 hours.
+        extra: "retention: {logs_days: 0.00001, artifacts_days: 0.00001, interval_hours: 1000}\n"
+            .into(),
+        ..Default::default()
+    });
+    let _w = env.our_worker("w1", "pw1");
+    env.wait_workers(1);
+    env.post_change("old-1", "foo-1.0-1.fc40");
+    let b = env.wait_done("old-1", Duration::from_secs(90));
+    assert_eq!(b["results"], 0);
+    let buildid = b["buildid"].as_i64().unwrap();
+    let steps = env.get(&format!("/api/v2/builds/{buildid}/steps"));
+    let runtask = steps["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "runtask")
+        .unwrap()["number"]
+        .clone();
+    let logs = env.get(&format!("/api/v2/builds/{buildid}/steps/{runtask}/logs"));
+    let logid = logs["logs"][0]["logid"].as_i64().unwrap();
+    let content = |env: &Env| {
+        env.get(&format!("/api/v2/logs/{logid}/contents"))["logchunks"][0]["content"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert!(!content(&env).is_empty());
+    assert_eq!(
+        reqwest::blocking::get(env.url("/artifacts/old-1/job.txt"))
+            .unwrap()
+            .status(),
+        200
+    );
+
+    // Once the job is past the horizon, a dry run lists it and deletes nothing.
+    let listed = util::wait_for(
+        "job past the retention horizon",
+        Duration::from_secs(30),
+        || {
+            let (ok, out) = prune(&env, true);
+            assert!(ok, "{out}");
+            out.contains("1 artifact directories").then_some(out)
+        },
+    );
+    assert!(listed.starts_with("would delete: "), "{listed}");
+    assert!(!content(&env).is_empty(), "dry run deleted nothing");
+
+    let (ok, out) = prune(&env, false);
+    assert!(ok, "{out}");
+    assert!(
+        out.starts_with("deleted: ") && out.contains("1 artifact directories"),
+        "{out}"
+    );
+    assert_eq!(content(&env), "", "log content gone");
+    assert_eq!(
+        env.get(&format!("/api/v2/logs/{logid}"))["logs"][0]["name"],
+        "stdio",
+        "the log row stays"
+    );
+    assert_eq!(
+        reqwest::blocking::get(env.url("/artifacts/old-1/job.txt"))
+            .unwrap()
+            .status(),
+        404
+    );
+    let page = reqwest::blocking::get(env.url(&format!("/ui/logs/{logid}")))
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(
+        page.contains("deleted on") && page.contains("retention.logs_days"),
+        "{page}"
+    );
+    let (ok, out) = prune(&env, false);
+    assert!(ok && out.contains("deleted: 0 step logs"), "{out}");
+
+    // Without retention the command refuses, naming what to set.
+    let bare = env.root().join("bare.yaml");
+    std::fs::write(
+        &bare,
+        format!("data_dir: {}\n", env.root().join("bare-data").display()),
+    )
+    .unwrap();
+    let out = Command::new(util::bin("taskotron-master"))
+        .arg("--config")
+        .arg(&bare)
+        .arg("prune")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("retention.logs_days"));
+}

@@ -1,4 +1,4 @@
-//! Administrative subcommands: `worker add`, `mirror refresh`.
+//! Administrative subcommands: `worker add`, `mirror refresh`, `prune`.
 
 use std::path::Path;
 
@@ -106,5 +106,25 @@ pub fn mirror_refresh(path: &Path, name: Option<&str>) -> anyhow::Result<()> {
     if failed {
         bail!("some mirrors failed to refresh");
     }
+    Ok(())
+}
+
+/// `prune [--dry-run]`: one janitor pass with the config's `retention` (safe while the master
+/// runs: SQLite serialises the two processes' writes).
+pub fn prune(path: &Path, dry_run: bool) -> anyhow::Result<()> {
+    let cfg = Config::load(path)?;
+    if !cfg.retention.enabled() {
+        bail!(
+            "{}: no retention configured (set retention.logs_days and/or retention.artifacts_days)",
+            path.display()
+        );
+    }
+    let db = crate::db::Db::open(&cfg.db_path())?;
+    let r = crate::janitor::prune(&db, &cfg, crate::db::now(), dry_run)?;
+    let verb = if dry_run { "would delete" } else { "deleted" };
+    println!(
+        "{verb}: {} step logs ({} bytes), {} artifact directories ({} bytes)",
+        r.logs, r.log_bytes, r.artifacts, r.artifact_bytes
+    );
     Ok(())
 }

@@ -62,6 +62,8 @@ pub struct Config {
     pub limits: LimitsConfig,
     #[serde(default)]
     pub mirror: MirrorConfig,
+    #[serde(default)]
+    pub retention: RetentionConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -255,6 +257,38 @@ impl Default for BuildConfig {
     }
 }
 
+/// How long finished jobs keep their step logs and artifacts (the janitor, `janitor.rs`).
+/// Like Buildbot's `JanitorConfigurator`, nothing is deleted unless configured.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionConfig {
+    /// Days after a build ends before its step logs' content is deleted (0 = keep forever).
+    #[serde(default)]
+    pub logs_days: f64,
+    /// Days after a job ends before `<data_dir>/artifacts/<uuid>/` is deleted (0 = keep forever).
+    #[serde(default)]
+    pub artifacts_days: f64,
+    /// Hours between two janitor passes (the first runs a minute after start).
+    #[serde(default = "default_janitor_hours")]
+    pub interval_hours: f64,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        RetentionConfig {
+            logs_days: 0.0,
+            artifacts_days: 0.0,
+            interval_hours: default_janitor_hours(),
+        }
+    }
+}
+
+impl RetentionConfig {
+    pub fn enabled(&self) -> bool {
+        self.logs_days > 0.0 || self.artifacts_days > 0.0
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RuntaskConfig {
@@ -343,6 +377,9 @@ fn default_shutdown_grace() -> u64 {
 }
 fn default_runtask_command() -> CommandSpec {
     CommandSpec::Program("runtask".into())
+}
+fn default_janitor_hours() -> f64 {
+    24.0
 }
 fn default_max_frame() -> usize {
     16 << 20
@@ -450,6 +487,19 @@ impl Config {
                     "auth.users[{i}].password_hash: expected `sha256$<salt>$<64 hex digits>`"
                 ));
             }
+        }
+        let r = &self.retention;
+        if ![r.logs_days, r.artifacts_days]
+            .iter()
+            .all(|d| d.is_finite() && *d >= 0.0)
+        {
+            return Err(
+                "retention.logs_days and retention.artifacts_days: expected days >= 0 (0 keeps forever)"
+                    .into(),
+            );
+        }
+        if !positive(r.interval_hours) {
+            return Err("retention.interval_hours: expected positive hours".into());
         }
         if self.retry.max_attempts == 0 {
             return Err("retry.max_attempts: expected at least 1".into());

@@ -12,6 +12,7 @@ pub mod cli;
 pub mod config;
 pub mod db;
 pub mod http;
+pub mod janitor;
 pub mod metrics;
 pub mod mirror;
 pub mod scheduler;

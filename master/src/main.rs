@@ -43,6 +43,13 @@ enum Cmd {
         #[command(subcommand)]
         cmd: MirrorCmd,
     },
+    /// Delete the step logs and artifacts of jobs older than the config's `retention`, once
+    /// (the running master does it every `retention.interval_hours`). Prints what went.
+    Prune {
+        /// Only report what would be deleted.
+        #[arg(long)]
+        dry_run: bool,
+    },
     #[command(flatten)]
     Admin(admin::AdminCmd),
 }
@@ -93,6 +100,7 @@ fn main() -> ExitCode {
         Cmd::Mirror {
             cmd: MirrorCmd::Refresh { name },
         } => cli::mirror_refresh(&cli.config, name.as_deref()),
+        Cmd::Prune { dry_run } => cli::prune(&cli.config, dry_run),
         Cmd::Admin(a) => admin::run(&cli.config, a),
     };
     match res {

@@ -96,6 +96,8 @@ pub struct Metrics {
     queued_at: Mutex<HashMap<i64, Instant>>,
     /// worker name → epoch seconds of its last answered keepalive (for the UI).
     last_heartbeat: Mutex<HashMap<String, i64>>,
+    /// What the janitor deleted: logs, log bytes, artifact dirs, artifact bytes.
+    pruned: [AtomicU64; 4],
 }
 
 impl Default for Metrics {
@@ -120,6 +122,7 @@ impl Default for Metrics {
             dispatch: Histogram::new(DISPATCH_BUCKETS),
             queued_at: Mutex::new(HashMap::new()),
             last_heartbeat: Mutex::new(HashMap::new()),
+            pruned: Default::default(),
         }
     }
 }
@@ -178,6 +181,19 @@ impl Metrics {
     }
 
     /// The heartbeat gave up on a worker; `missed` when it was a keepalive timeout.
+    /// Counts a janitor pass (`janitor.rs`).
+    pub fn pruned(&self, r: &crate::janitor::Report) {
+        let add = [
+            r.logs as u64,
+            r.log_bytes,
+            r.artifacts as u64,
+            r.artifact_bytes,
+        ];
+        for (c, n) in self.pruned.iter().zip(add) {
+            c.fetch_add(n, Ordering::Relaxed);
+        }
+    }
+
     pub fn worker_lost(&self, missed: bool) {
         if missed {
             self.heartbeat_misses.fetch_add(1, Ordering::Relaxed);
@@ -242,6 +258,29 @@ impl Metrics {
             "Workers declared lost by the heartbeat (no keepalive reply, or the connection broke).",
             self.workers_lost.load(Ordering::Relaxed) as f64,
         );
+        for (i, (name, help)) in [
+            (
+                "taskotron_master_pruned_logs_total",
+                "Step logs whose content the janitor deleted (retention.logs_days).",
+            ),
+            (
+                "taskotron_master_pruned_log_bytes_total",
+                "Bytes of step log content the janitor deleted.",
+            ),
+            (
+                "taskotron_master_pruned_artifacts_total",
+                "Job artifact directories the janitor deleted (retention.artifacts_days).",
+            ),
+            (
+                "taskotron_master_pruned_artifact_bytes_total",
+                "Bytes of artifacts the janitor deleted.",
+            ),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            e.counter(name, help, self.pruned[i].load(Ordering::Relaxed) as f64);
+        }
         e.counter(
             "taskotron_master_heartbeat_misses_total",
             "Keepalive requests that got no reply within heartbeat.timeout.",

@@ -70,6 +70,7 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     let master = Arc::new(Master::new(cfg, db, mirrors));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let sched = tokio::spawn(crate::scheduler::run(master.clone()));
+    crate::janitor::spawn(master.clone());
 
     let mut rx1 = stop_rx.clone();
     let worker_app = crate::workers::server::router(master.clone());

@@ -127,7 +127,8 @@ impl LogWriter {
     }
 }
 
-fn index_path(log: &Path) -> PathBuf {
+/// The line index beside a log file: `<file>.idx`.
+pub fn index_path(log: &Path) -> PathBuf {
     let mut p = log.as_os_str().to_owned();
     p.push(".idx");
     PathBuf::from(p)

@@ -8,6 +8,7 @@ pub mod catalog;
 mod logfile;
 mod logs;
 mod read;
+mod retention;
 mod schema;
 #[cfg(test)]
 mod tests;
@@ -21,6 +22,7 @@ use rusqlite::Connection;
 
 pub use logfile::LogWriter;
 pub use read::{Filter, Listing, Page};
+pub use retention::ExpiredLog;
 pub use ui::{BuildInfo, JobQuery, JobRow, JobState, LogContext, LogInfo, StepInfo};
 pub use write::{
     BuildRef, ChangeFields, Interrupted, NewRequest, PendingRequest, SubmitError, Submitted,

@@ -154,6 +154,15 @@ CREATE INDEX builds_running_by_id ON builds(buildid) WHERE complete_at IS NULL;
 CREATE INDEX buildrequests_builder ON buildrequests(builderid);
 CREATE INDEX buildrequests_complete ON buildrequests(complete);
 "#,
+    // 6: retention (janitor.rs): when a log's content / a job's artifacts were deleted. The
+    // partial indexes list what is still kept, oldest first.
+    r#"
+ALTER TABLE logs ADD COLUMN pruned_at INTEGER;
+ALTER TABLE buildrequests ADD COLUMN artifacts_pruned_at INTEGER;
+CREATE INDEX logs_kept ON logs(logid) WHERE pruned_at IS NULL;
+CREATE INDEX buildrequests_artifacts_kept ON buildrequests(buildrequestid)
+    WHERE artifacts_pruned_at IS NULL AND complete = 1;
+"#,
 ];
 
 /// Applies the migrations this database has not seen yet.

@@ -241,3 +241,111 @@ fn logs_from_before_the_file_store_are_still_readable() {
         (vec!["ob".to_string(), "hc".into()], true)
     );
 }
+
+/// The janitor (retention): only finished jobs past the horizon lose their log content and
+/// artifacts; a dry run deletes nothing; rows stay, marked; a second pass finds nothing.
+#[test]
+fn janitor_prunes_only_finished_jobs_past_the_horizon() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg_path = dir.path().join("master.yaml");
+    let cfg = crate::config::Config::parse(
+        &cfg_path,
+        &format!(
+            "data_dir: {}\nretention: {{logs_days: 30, artifacts_days: 60}}\n",
+            dir.path().display()
+        ),
+    )
+    .unwrap();
+    let db = Db::open(&cfg.db_path()).unwrap();
+    let w = db.ensure_worker("w1").unwrap();
+    // Jobs "old" (ended 90 days ago), "mid" (45 days), "new" (now), "running" (no end).
+    let mut logs = std::collections::HashMap::new();
+    for (uuid, ended_days_ago) in [
+        ("old", Some(90)),
+        ("mid", Some(45)),
+        ("new", Some(0)),
+        ("running", None),
+    ] {
+        let s = db.submit(&req(uuid, uuid, 0, false)).unwrap();
+        let b = db.start_build(s.brid, w, &Map::new()).unwrap().unwrap();
+        let step = db.add_step(b.buildid, 0, "runtask").unwrap();
+        let mut log = db.add_log(step, "stdio").unwrap();
+        db.append_log(&mut log, "oline\n").unwrap();
+        logs.insert(uuid, (log.logid, log.path().to_path_buf()));
+        db.finish_log(log).unwrap();
+        std::fs::create_dir_all(cfg.artifacts_dir().join(uuid).join("taskotron")).unwrap();
+        std::fs::write(
+            cfg.artifacts_dir().join(uuid).join("taskotron/results.yml"),
+            "x",
+        )
+        .unwrap();
+        if let Some(days) = ended_days_ago {
+            db.finish_build(b, results::SUCCESS, "ok").unwrap();
+            let t = now() - days * 86_400;
+            let c = db.lock();
+            c.execute(
+                "UPDATE builds SET complete_at = ?1 WHERE buildid = ?2",
+                rusqlite::params![t, b.buildid],
+            )
+            .unwrap();
+            c.execute(
+                "UPDATE buildrequests SET complete_at = ?1 WHERE buildrequestid = ?2",
+                rusqlite::params![t, b.brid],
+            )
+            .unwrap();
+        }
+    }
+    let dry = crate::janitor::prune(&db, &cfg, now(), true).unwrap();
+    assert_eq!(
+        (dry.logs, dry.artifacts),
+        (2, 1),
+        "logs of old+mid, artifacts of old"
+    );
+    assert!(dry.log_bytes > 0 && dry.artifact_bytes == 1);
+    assert!(logs["old"].1.exists(), "a dry run deletes nothing");
+
+    let done = crate::janitor::prune(&db, &cfg, now(), false).unwrap();
+    assert_eq!(done, dry, "the real pass does what the dry run said");
+    for (uuid, gone) in [
+        ("old", true),
+        ("mid", true),
+        ("new", false),
+        ("running", false),
+    ] {
+        let (logid, path) = &logs[uuid];
+        assert_eq!(!path.exists(), gone, "{uuid} log file");
+        assert_eq!(
+            db.log_pruned_at(*logid).unwrap().is_some(),
+            gone,
+            "{uuid} marked"
+        );
+        let content = db.log_content(*logid).unwrap();
+        assert_eq!(content.is_empty(), gone, "{uuid} content");
+        let row = db.logs_json(&Filter::by("logid", *logid)).unwrap();
+        assert_eq!(
+            row[0]["num_lines"], 1,
+            "{uuid}: the row and its history stay"
+        );
+    }
+    assert!(
+        !logs["old"].1.parent().unwrap().exists(),
+        "empty job log dir removed"
+    );
+    for (uuid, gone) in [
+        ("old", true),
+        ("mid", false),
+        ("new", false),
+        ("running", false),
+    ] {
+        assert_eq!(
+            !cfg.artifacts_dir().join(uuid).exists(),
+            gone,
+            "{uuid} artifacts"
+        );
+    }
+    assert_eq!(
+        crate::janitor::prune(&db, &cfg, now(), false).unwrap(),
+        crate::janitor::Report::default(),
+        "nothing left to do"
+    );
+}

@@ -16,7 +16,7 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures_util::stream::{self, Stream};
 
-use super::html::{error_page, esc, layout, log_line};
+use super::html::{error_page, esc, layout, log_line, time_el};
 use crate::state::Master;
 
 /// Lines a log page renders; longer logs link to the raw text.
@@ -34,10 +34,11 @@ pub async fn page(State(m): State<Arc<Master>>, Path(id): Path<String>) -> Respo
             return Ok(None);
         };
         let (lines, complete) = m.db.log_lines(logid, 0, PAGE_LINES)?;
-        Ok(Some((ctx, lines, complete)))
+        let pruned = m.db.log_pruned_at(logid)?;
+        Ok(Some((ctx, lines, complete, pruned)))
     })
     .await;
-    let (ctx, lines, complete) = match data {
+    let (ctx, lines, complete, pruned) = match data {
         Ok(Some(d)) => d,
         Ok(None) => return error_page(StatusCode::NOT_FOUND, "no such log"),
         Err(resp) => return resp,
@@ -48,6 +49,13 @@ pub async fn page(State(m): State<Arc<Master>>, Path(id): Path<String>) -> Respo
         step = esc(&ctx.step),
         brid = ctx.brid,
     );
+    if let Some(t) = pruned {
+        body.push_str(&format!(
+            "<p role=\"note\">The content of this log was deleted on {} by the retention policy \
+(<code>retention.logs_days</code>).</p>",
+            time_el(Some(t))
+        ));
+    }
     let live_attrs = if complete {
         body.push_str("<p>Connection: <span class=\"live-status\" role=\"status\" data-state=\"done\">complete</span></p>");
         String::new()
