@@ -463,3 +463,55 @@ fn rest_api_rejects_malformed_calls() {
     }
     healthy(&env);
 }
+
+/// `curl -F` posts multipart/form-data; Buildbot's base hook accepts it (Twisted parses it into
+/// the same request args), so ours does too. Broken or oversized multipart bodies are 400s
+/// that name the problem.
+#[test]
+fn change_hook_accepts_multipart_like_buildbot() {
+    let env = Env::new(Opts::default());
+    let props = r#"{"taskname":"demo","item":"mp-1.0-1.fc40","item_type":"koji_build","uuid":"multipart-1"}"#;
+    let out = std::process::Command::new("curl")
+        .args(["-sS", "-w", "\n%{http_code}", "-H"])
+        .arg(format!("Authorization: Bearer {TOKEN}"))
+        .args(["-F", "project=rpmcheck", "-F", "category=x86_64", "-F"])
+        .arg(format!("properties={props}"))
+        .arg(env.url("/change_hook/base"))
+        .output()
+        .expect("curl");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(text.ends_with("\n200"), "{text}");
+    assert!(text.starts_with("1 change found"), "{text}");
+    let reqs = env.get("/api/v2/buildrequests");
+    assert_eq!(reqs["meta"]["total"], 1, "{reqs}");
+    let ops = env.get("/api/ops/jobs/multipart-1");
+    assert_eq!(ops["job"]["item"], "mp-1.0-1.fc40", "{ops}");
+
+    let bearer = format!("Bearer {TOKEN}");
+    let ct = "multipart/form-data; boundary=XYZ";
+    let (s, text) = post(
+        &env,
+        "/change_hook/base",
+        Some(&bearer),
+        ct,
+        "--XYZ\r\nContent-Disposition: form-data; name=\"project\"\r\n\r\nrpm".into(),
+    );
+    assert_eq!(s, 400, "{text}");
+    assert!(text.contains("multipart"), "{text}");
+    let many: String = (0..101)
+        .map(|i| format!("--XYZ\r\nContent-Disposition: form-data; name=\"f{i}\"\r\n\r\nv\r\n"))
+        .collect::<String>()
+        + "--XYZ--\r\n";
+    let (s, text) = post(&env, "/change_hook/base", Some(&bearer), ct, many);
+    assert_eq!(s, 400, "{text}");
+    assert!(text.contains("more than 100 fields"), "{text}");
+    let (s, text) = post(
+        &env,
+        "/change_hook/base",
+        Some(&bearer),
+        "multipart/form-data",
+        "x".into(),
+    );
+    assert_eq!(s, 400, "{text}");
+    assert!(text.contains("boundary"), "{text}");
+}

@@ -69,23 +69,17 @@ async fn handle(
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    if !body.is_empty()
-        && !ctype.is_empty()
-        && !ctype.starts_with("application/x-www-form-urlencoded")
-    {
-        return text(
-            StatusCode::BAD_REQUEST,
-            format!("change_hook: unsupported Content-Type {ctype:?}; expected application/x-www-form-urlencoded\n"),
-        );
-    }
-    // First value of each field wins; body fields before query fields (like Twisted's args).
+    // First value of each field wins; body fields before query fields (like Twisted's args,
+    // which Buildbot's hook reads: form-encoded and multipart bodies alike).
     let mut fields: HashMap<String, String> = HashMap::new();
-    for (k, v) in form_urlencoded::parse(&body).chain(form_urlencoded::parse(
-        query.as_deref().unwrap_or("").as_bytes(),
-    )) {
-        fields
-            .entry(k.into_owned())
-            .or_insert_with(|| v.into_owned());
+    let body_fields = match body_fields(ctype, body).await {
+        Ok(f) => f,
+        Err(msg) => return text(StatusCode::BAD_REQUEST, format!("change_hook: {msg}\n")),
+    };
+    let query_fields = form_urlencoded::parse(query.as_deref().unwrap_or("").as_bytes())
+        .map(|(k, v)| (k.into_owned(), v.into_owned()));
+    for (k, v) in body_fields.into_iter().chain(query_fields) {
+        fields.entry(k).or_insert(v);
     }
     let change = match parse_change(&fields) {
         Ok(c) => c,
@@ -111,6 +105,52 @@ async fn handle(
         Ok(_) => text(StatusCode::OK, "1 change found".into()),
         Err(e) => job_error(e),
     }
+}
+
+/// Most fields a multipart body may carry (Buildbot's base hook reads about a dozen).
+const MAX_MULTIPART_FIELDS: usize = 100;
+
+/// The body's fields, in order: `application/x-www-form-urlencoded` (or no type, as `curl -d`
+/// without a header sends), or `multipart/form-data` (`curl -F`). The body size is already
+/// bounded by `limits.max_body_bytes`.
+async fn body_fields(ctype: &str, body: Bytes) -> Result<Vec<(String, String)>, String> {
+    if body.is_empty() || ctype.is_empty() || ctype.starts_with("application/x-www-form-urlencoded")
+    {
+        return Ok(form_urlencoded::parse(&body)
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect());
+    }
+    if !ctype.starts_with("multipart/form-data") {
+        return Err(format!(
+            "unsupported Content-Type {ctype:?}; expected application/x-www-form-urlencoded or multipart/form-data"
+        ));
+    }
+    let boundary =
+        multer::parse_boundary(ctype).map_err(|e| format!("Content-Type {ctype:?}: {e}"))?;
+    let stream = futures_util::stream::once(async move { Ok::<_, std::io::Error>(body) });
+    let mut parts = multer::Multipart::new(stream, boundary);
+    let mut out = Vec::new();
+    while let Some(part) = parts
+        .next_field()
+        .await
+        .map_err(|e| format!("multipart body: {e}"))?
+    {
+        if out.len() == MAX_MULTIPART_FIELDS {
+            return Err(format!(
+                "multipart body: more than {MAX_MULTIPART_FIELDS} fields"
+            ));
+        }
+        let name = part
+            .name()
+            .ok_or("multipart body: a part without a field name")?
+            .to_string();
+        let value = part
+            .text()
+            .await
+            .map_err(|e| format!("multipart field {name:?}: {e}"))?;
+        out.push((name, value));
+    }
+    Ok(out)
 }
 
 pub fn job_error(e: JobError) -> Response {
