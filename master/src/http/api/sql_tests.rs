@@ -674,7 +674,7 @@ fn median(runs: usize, mut f: impl FnMut()) -> Duration {
 }
 
 /// `cargo test --release -p taskotron-master rest_listing_100k -- --ignored --nocapture`:
-/// three listings with 100,000 builds, the old path (every row as JSON, then `Query::apply`,
+/// listings with 100,000 builds, the old path (every row as JSON, then `Query::apply`,
 /// then the reply body) against the SQL path (the handler's `listing`). Prints, asserts only
 /// that both replies are the same bytes.
 #[test]
@@ -693,10 +693,20 @@ fn rest_listing_100k_builds() {
         rt.block_on(axum::body::to_bytes(r.into_body(), usize::MAX))
             .unwrap()
     };
-    let cases: [(&str, &str, &Entity); 3] = [
+    let cases: [(&str, &str, &Entity); 5] = [
         ("builds", "limit=10&order=-buildid", &catalog::BUILDS),
         ("builds", "builderid=1&limit=50", &catalog::BUILDS),
         ("buildrequests", "complete=false", &catalog::BUILDREQUESTS),
+        (
+            "buildrequests",
+            "complete=true&order=-buildrequestid&limit=10",
+            &catalog::BUILDREQUESTS,
+        ),
+        (
+            "buildrequests",
+            "complete=false&limit=10",
+            &catalog::BUILDREQUESTS,
+        ),
     ];
     for (plural, qs, entity) in cases {
         let q = Query::parse(Some(qs));
@@ -718,6 +728,79 @@ fn rest_listing_100k_builds() {
             before.as_secs_f64() * 1e3,
             after.as_secs_f64() * 1e3,
             new_body.len()
+        );
+    }
+}
+
+/// `cargo test --release -p taskotron-master index_write_cost -- --ignored --nocapture`: what
+/// migration 5's indexes cost the scheduler's writes (submit, start, finish one job, each its own
+/// transaction as in the master) on top of 100,000 finished jobs, with and without them. The
+/// scheduler's `complete_buildset` (write.rs) scans every build request (no index on
+/// `buildsetid`) and that scan hides everything else, so each case also runs with such an
+/// index created here, not in the schema.
+#[test]
+#[ignore]
+fn index_write_cost() {
+    use crate::db::{ChangeFields, NewRequest};
+    for (buildset_index, rest_indexes) in
+        [(false, false), (false, true), (true, false), (true, true)]
+    {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.sqlite");
+        let db = Db::open(&path).unwrap();
+        fill(&path, 100_000, 0, false, 1);
+        let c = Connection::open(&path).unwrap();
+        if buildset_index {
+            c.execute_batch("CREATE INDEX bench_buildset ON buildrequests(buildsetid)")
+                .unwrap();
+        }
+        if !rest_indexes {
+            for i in [
+                "builds_builder",
+                "builds_worker",
+                "builds_results",
+                "builds_running_by_id",
+                "buildrequests_builder",
+                "buildrequests_complete",
+            ] {
+                c.execute_batch(&format!("DROP INDEX {i}")).unwrap();
+            }
+        }
+        let worker = db.ensure_worker("w1").unwrap();
+        let jobs = 2000;
+        let t = Instant::now();
+        for i in 0..jobs {
+            let s = db
+                .submit(&NewRequest {
+                    builder: "x86_64".into(),
+                    priority: 0,
+                    reason: "bench".into(),
+                    change: Some(ChangeFields {
+                        project: "rpmcheck".into(),
+                        when_timestamp: 1,
+                        ..Default::default()
+                    }),
+                    properties: Default::default(),
+                    uuid: format!("bench-{i}"),
+                    taskname: "rpmlint".into(),
+                    item: format!("pkg-{i}"),
+                    item_type: "koji_build".into(),
+                    arch: "x86_64".into(),
+                    task_key: "rpmlint".into(),
+                    sha: "0".repeat(40),
+                    collapse: false,
+                })
+                .unwrap();
+            let b = db
+                .start_build(s.brid, worker, &Default::default())
+                .unwrap()
+                .unwrap();
+            db.finish_build(b, 0, "build successful").unwrap();
+        }
+        println!(
+            "buildsetid index {buildset_index}, migration 5 indexes {rest_indexes}: {:.0} µs per job \
+             (submit + start + finish)",
+            t.elapsed().as_secs_f64() * 1e6 / jobs as f64
         );
     }
 }
