@@ -13,6 +13,8 @@
 //! pathological query strings with more terms than SQLite's expression-depth and parameter
 //! limits allow. For those [`plan`] answers [`Plan::Memory`] and the caller loads every row.
 
+use std::collections::HashSet;
+
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -70,11 +72,20 @@ impl Cond {
 pub fn plan(q: &Query, entity: &Entity) -> Result<Plan, String> {
     let mut page = Page::default();
     let mut never = false;
+    let mut seen_eq: HashSet<&str> = HashSet::new();
     for (k, v) in q.pairs() {
         if RESERVED.contains(&k.as_str()) {
             continue;
         }
         let (name, op) = Query::split_filter(k)?;
+        // Every `k=v` pair of a repeated key gives the same "any of" test: translate it once
+        // (a long query string repeating one key would otherwise grow quadratically).
+        if op == "eq" && !seen_eq.insert(k) {
+            continue;
+        }
+        if page.conds.len() > MAX_CONDS || page.args.len() > MAX_ARGS {
+            return Ok(Plan::Memory);
+        }
         let values = q.filter_values(k, op, v);
         let cond = match entity.field(name).map(|f| f.col) {
             // No row has the field, so none passes (apply's `row.get(field)` is None).
