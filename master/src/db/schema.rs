@@ -163,6 +163,11 @@ CREATE INDEX logs_kept ON logs(logid) WHERE pruned_at IS NULL;
 CREATE INDEX buildrequests_artifacts_kept ON buildrequests(buildrequestid)
     WHERE artifacts_pruned_at IS NULL AND complete = 1;
 "#,
+    // 7: finishing a build checks the other requests of its buildset; without this index that
+    // read the whole table under the lock (4 ms per finished job at 100,000 requests).
+    r#"
+CREATE INDEX buildrequests_buildset ON buildrequests(buildsetid);
+"#,
 ];
 
 /// Applies the migrations this database has not seen yet.

@@ -349,3 +349,22 @@ fn janitor_prunes_only_finished_jobs_past_the_horizon() {
         "nothing left to do"
     );
 }
+
+/// Finishing a build reads its buildset's requests through an index, not the whole table
+/// (that scan cost 4 ms per finished job at 100,000 requests).
+#[test]
+fn finishing_a_build_does_not_scan_the_requests() {
+    let (_d, db) = db();
+    let c = db.lock();
+    let plan: Vec<String> = c
+        .prepare(&format!("EXPLAIN QUERY PLAN {}", super::write::BUILDSET_STATE))
+        .unwrap()
+        .query_map([1], |r| r.get::<_, String>(3))
+        .unwrap()
+        .map(|r| r.unwrap())
+        .collect();
+    assert!(
+        plan.iter().any(|p| p.contains("buildrequests_buildset")),
+        "{plan:?}"
+    );
+}

@@ -572,18 +572,19 @@ fn complete_request(tx: &Transaction, brid: i64, result: i64, t: i64) -> Result<
     complete_buildset(tx, brid, t)
 }
 
+const BUILDSET_OF_REQUEST: &str = "SELECT buildsetid FROM buildrequests WHERE buildrequestid = ?1";
+/// Open requests and worst result of a buildset (index `buildrequests_buildset`).
+pub(super) const BUILDSET_STATE: &str =
+    "SELECT SUM(complete = 0), MAX(results) FROM buildrequests WHERE buildsetid = ?1";
+
 /// A buildset is complete when all its requests are; its result is the worst of theirs.
 fn complete_buildset(tx: &Transaction, brid: i64, t: i64) -> Result<(), DbError> {
-    let bsid: i64 = tx.query_row(
-        "SELECT buildsetid FROM buildrequests WHERE buildrequestid = ?1",
-        [brid],
-        |r| r.get(0),
-    )?;
-    let (open, worst): (i64, Option<i64>) = tx.query_row(
-        "SELECT SUM(complete = 0), MAX(results) FROM buildrequests WHERE buildsetid = ?1",
-        [bsid],
-        |r| Ok((r.get(0)?, r.get(1)?)),
-    )?;
+    let bsid: i64 = tx
+        .prepare_cached(BUILDSET_OF_REQUEST)?
+        .query_row([brid], |r| r.get(0))?;
+    let (open, worst): (i64, Option<i64>) = tx
+        .prepare_cached(BUILDSET_STATE)?
+        .query_row([bsid], |r| Ok((r.get(0)?, r.get(1)?)))?;
     if open == 0 {
         tx.prepare_cached(
             "UPDATE buildsets SET complete = 1, complete_at = ?2, results = ?3 WHERE bsid = ?1",
