@@ -34,6 +34,8 @@ with open(os.path.join("fedmsg.d", "trigger_test.py"), "w") as f:
 shorthost = socket.gethostname().split(".")[0]
 config = dict(
     active=True, name="relay_inbound", relay_inbound=relay, topic_prefix="org.fedoraproject",
+    # high_water_mark=0 makes fedmsg leave libzmq's default send HWM (1,000 messages): a
+    # burst larger than that may be dropped by this publisher if the subscriber lags.
     environment="prod", post_init_sleep=0.5, high_water_mark=0, zmq_linger=5000,
     sign_messages=False, validate_signatures=False,
 )
