@@ -1,9 +1,12 @@
-//! The whitelist of fields a REST collection can be filtered and ordered on in SQL.
+//! The fields of every REST resource type, and how SQLite computes those of the large tables.
 //!
-//! Every JSON field of a collection row (read.rs builds those rows) is listed here with how
-//! SQLite can compute it. The REST layer (`http/api/sql.rs`) turns `field__op=value` and
-//! `order=` into SQL only through this table: a field name from a query string never reaches
-//! SQL, only the `&'static str` expressions below do, and values are always bound parameters.
+//! Every JSON field of a REST row (read.rs builds most rows) is listed here; a query string
+//! naming any other field is a 400, as in Buildbot (`http/api/spec.rs`). For the tables the
+//! REST layer pages in SQL (`http/api/sql.rs`) each field also says how SQLite can compute it:
+//! `field__op=value` and `order=` reach SQL only through this table, so a field name from a
+//! query string never does, only the `&'static str` expressions below, and values are always
+//! bound parameters. Resources answered in memory (builders, workers, ...) list their fields
+//! as `Computed`.
 
 use serde_json::Value;
 
@@ -48,9 +51,14 @@ pub enum Col {
     },
     /// The same value in every row (`masterid`, `locks_duration_s`, ...).
     Const(Const),
-    /// Built from stored JSON or other tables (properties, files, sourcestamps): SQL cannot
-    /// compare it the way the REST API does, so queries on it are answered in memory.
+    /// Built in memory, from stored JSON or other tables (`files`, `parent_changeids`, every
+    /// field of a resource without a table): SQL cannot compare it the way the REST API does,
+    /// so queries on it are answered in memory.
     Computed,
+    /// A JSON object or list of objects (`properties`, `sourcestamps`, `urls`, ...). Buildbot
+    /// cannot read a filter value of its type (`invalid filter value for properties`, a 400);
+    /// ordering on it is done in memory.
+    Json,
 }
 
 #[derive(Debug)]
@@ -59,12 +67,15 @@ pub struct Field {
     pub col: Col,
 }
 
-/// One REST collection's table, fields and natural order.
+/// One REST resource type's fields; for a large collection also its table and natural order.
 #[derive(Debug)]
 pub struct Entity {
+    /// The table SQL listings read; empty for resources not stored in a table (masters, force
+    /// schedulers, log contents), which are always answered in memory.
     pub table: &'static str,
     pub fields: &'static [Field],
-    /// The listing's order without `order=` (and the tie-break after it), as SQL expressions.
+    /// The listing's order without `order=` (and the tie-break after it), as SQL expressions
+    /// (empty without a table).
     pub base_order: &'static [&'static str],
 }
 
@@ -130,7 +141,7 @@ pub const BUILDS: Entity = Entity {
         f("locks_duration_s", Col::Const(Const::Int(0))),
         f("masterid", Col::Const(Const::Int(super::read::MASTERID))),
         f("number", int("number")),
-        f("properties", Col::Computed),
+        f("properties", Col::Json),
         f("results", int_or_null("results")),
         f("started_at", int("started_at")),
         f("state_string", text("state_string")),
@@ -159,7 +170,7 @@ pub const STEPS: Entity = Entity {
         f("started_at", int_or_null("started_at")),
         f("state_string", text("state_string")),
         f("stepid", int("stepid")),
-        f("urls", Col::Computed),
+        f("urls", Col::Json),
     ],
 };
 
@@ -205,7 +216,8 @@ pub const BUILDREQUESTS: Entity = Entity {
         f("complete", COMPLETE_FLAG),
         f("complete_at", int_or_null("complete_at")),
         f("priority", int("priority")),
-        f("properties", Col::Const(Const::Null)),
+        // Always null here (Buildbot fills it only for some callers), but of a JSON type.
+        f("properties", Col::Json),
         // read.rs shows a NULL result (not finished) as -1, like Buildbot.
         f("results", int("COALESCE(results, -1)")),
         f("submitted_at", int("submitted_at")),
@@ -226,7 +238,7 @@ pub const BUILDSETS: Entity = Entity {
         f("reason", text("reason")),
         f("rebuilt_buildid", Col::Const(Const::Null)),
         f("results", int_or_null("results")),
-        f("sourcestamps", Col::Computed),
+        f("sourcestamps", Col::Json),
         f("submitted_at", int("submitted_at")),
     ],
 };
@@ -245,11 +257,98 @@ pub const CHANGES: Entity = Entity {
         f("files", Col::Computed),
         f("parent_changeids", Col::Computed),
         f("project", text("project")),
-        f("properties", Col::Computed),
+        f("properties", Col::Json),
         f("repository", text("repository")),
         f("revision", text("COALESCE(revision, '')")),
         f("revlink", text_or_null("revlink")),
-        f("sourcestamp", Col::Computed),
+        f("sourcestamp", Col::Json),
         f("when_timestamp", int("when_timestamp")),
     ],
 };
+
+/// A resource answered in memory (a filter or order on its fields is done there).
+const fn memory(
+    table: &'static str,
+    base_order: &'static [&'static str],
+    fields: &'static [Field],
+) -> Entity {
+    Entity {
+        table,
+        fields,
+        base_order,
+    }
+}
+const fn computed(name: &'static str) -> Field {
+    f(name, Col::Computed)
+}
+const fn json(name: &'static str) -> Field {
+    f(name, Col::Json)
+}
+
+pub const BUILDERS: Entity = memory(
+    "builders",
+    &["builderid"],
+    &[
+        computed("builderid"),
+        computed("description"),
+        computed("description_format"),
+        computed("description_html"),
+        computed("masterids"),
+        computed("name"),
+        computed("projectid"),
+        computed("tags"),
+    ],
+);
+
+pub const WORKERS: Entity = memory(
+    "workers",
+    &["workerid"],
+    &[
+        json("configured_on"),
+        json("connected_to"),
+        computed("graceful"),
+        computed("name"),
+        computed("pause_reason"),
+        computed("paused"),
+        computed("workerid"),
+        json("workerinfo"),
+    ],
+);
+
+pub const MASTERS: Entity = memory(
+    "",
+    &[],
+    &[
+        computed("active"),
+        computed("last_active"),
+        computed("masterid"),
+        computed("name"),
+    ],
+);
+
+pub const FORCESCHEDULERS: Entity = memory(
+    "",
+    &[],
+    &[
+        json("all_fields"),
+        computed("builder_names"),
+        computed("button_name"),
+        computed("enabled"),
+        computed("label"),
+        computed("name"),
+    ],
+);
+
+/// `/logs/<id>/contents` (and `/raw`, which Buildbot checks against the same type).
+pub const LOGCHUNKS: Entity = memory(
+    "",
+    &[],
+    &[
+        computed("content"),
+        computed("firstline"),
+        computed("logid"),
+    ],
+);
+
+/// `/builds/<id>/properties`: Buildbot's type for it has no field names at all.
+pub const BUILD_PROPERTIES: Entity = memory("", &[], &[]);

@@ -4,12 +4,11 @@
 use std::sync::Arc;
 
 use axum::extract::{Path, RawQuery, State};
-use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::{json, Value};
 
-use super::query::{collection, error, single, Query};
-use crate::db::Filter;
+use super::query::{collection, single, Query};
+use crate::db::{catalog, Filter};
 use crate::state::Master;
 
 /// Names of the force schedulers (both take the Taskotron properties).
@@ -78,6 +77,7 @@ pub async fn list(State(m): State<Arc<Master>>, RawQuery(q): RawQuery) -> Respon
     collection(
         "forceschedulers",
         &Query::parse(q.as_deref()),
+        &catalog::FORCESCHEDULERS,
         NAMES.iter().map(|n| describe(&m, n)).collect(),
     )
 }
@@ -87,12 +87,15 @@ pub async fn one(
     Path(name): Path<String>,
     RawQuery(q): RawQuery,
 ) -> Response {
-    if !NAMES.contains(&name.as_str()) {
-        return error(StatusCode::NOT_FOUND, "not found");
-    }
+    // No rows for an unknown name: `single` answers 404 once the query has been checked.
+    let rows = match NAMES.contains(&name.as_str()) {
+        true => vec![describe(&m, &name)],
+        false => vec![],
+    };
     single(
         "forceschedulers",
         &Query::parse(q.as_deref()),
-        vec![describe(&m, &name)],
+        &catalog::FORCESCHEDULERS,
+        rows,
     )
 }

@@ -1,10 +1,12 @@
 //! Buildbot's REST data API v2, the subset Taskotron's tools use, with Buildbot 4.3's reply
 //! shapes (tests/fixtures/buildbot/api_samples/). GETs are here; JSON-RPC control (POST) is in
-//! `control.rs`; query parameters in `query.rs`.
+//! `control.rs`; query parameters in `query.rs`, checked against each resource's fields
+//! (`db/catalog.rs`) by `spec.rs` before anything is read, as Buildbot does.
 
 mod control;
 mod forcesched;
 pub mod query;
+mod spec;
 mod sql;
 #[cfg(test)]
 mod sql_tests;
@@ -18,9 +20,11 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{json, Value};
 
-use crate::db::{catalog, DbError, Filter};
+use crate::db::catalog::{self, Entity};
+use crate::db::{DbError, Filter};
 use crate::state::Master;
 use query::{collection, error, single, Query};
+use spec::{Shape, Spec};
 use sql::listing;
 
 pub fn router() -> Router<Arc<Master>> {
@@ -81,6 +85,24 @@ fn db_err(e: DbError) -> Response {
     error(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
 }
 
+/// The query string, or Buildbot's 400 message when it does not fit `entity` (checked before
+/// the resource is looked up, so a bad query on a missing item is a 400, as in Buildbot).
+fn checked(raw: Option<String>, entity: &Entity, shape: Shape) -> Result<Query, String> {
+    let q = Query::parse(raw.as_deref());
+    Spec::parse(&q, entity, shape)?;
+    Ok(q)
+}
+
+/// `checked`, returning the 400 from the handler.
+macro_rules! query {
+    ($raw:expr, $entity:expr, $shape:ident) => {
+        match checked($raw, &$entity, Shape::$shape) {
+            Ok(q) => q,
+            Err(e) => return error(StatusCode::BAD_REQUEST, &e),
+        }
+    };
+}
+
 macro_rules! tryr {
     ($e:expr) => {
         match $e {
@@ -112,11 +134,12 @@ async fn root() -> Response {
 }
 
 async fn masters(State(m): S, RawQuery(q): Q) -> Response {
+    let q = query!(q, catalog::MASTERS, Collection);
     let row = json!({
         "active": true, "last_active": crate::db::now(), "masterid": 1,
         "name": format!("taskotron-master:{}", m.cfg.data_dir.display()),
     });
-    collection("masters", &Query::parse(q.as_deref()), vec![row])
+    collection("masters", &q, &catalog::MASTERS, vec![row])
 }
 
 /// Builder rows matching an id or a name.
@@ -131,19 +154,15 @@ fn find_builder(m: &Master, b: &str) -> Result<Vec<Value>, DbError> {
 }
 
 async fn builders(State(m): S, RawQuery(q): Q) -> Response {
-    collection(
-        "builders",
-        &Query::parse(q.as_deref()),
-        tryr!(m.db.builders_json(&Filter::default())),
-    )
+    let q = query!(q, catalog::BUILDERS, Collection);
+    let rows = tryr!(m.db.builders_json(&Filter::default()));
+    collection("builders", &q, &catalog::BUILDERS, rows)
 }
 
 async fn builder(State(m): S, Path(b): Path<String>, RawQuery(q): Q) -> Response {
-    single(
-        "builders",
-        &Query::parse(q.as_deref()),
-        tryr!(find_builder(&m, &b)),
-    )
+    let q = query!(q, catalog::BUILDERS, Single);
+    let rows = tryr!(find_builder(&m, &b));
+    single("builders", &q, &catalog::BUILDERS, rows)
 }
 
 fn builder_id(m: &Master, b: &str) -> Result<Option<i64>, DbError> {
@@ -153,10 +172,10 @@ fn builder_id(m: &Master, b: &str) -> Result<Option<i64>, DbError> {
 }
 
 async fn builder_builds(State(m): S, Path(b): Path<String>, RawQuery(q): Q) -> Response {
+    let q = query!(q, catalog::BUILDS, Collection);
     let Some(id) = tryr!(builder_id(&m, &b)) else {
         return error(StatusCode::NOT_FOUND, "not found");
     };
-    let q = Query::parse(q.as_deref());
     let (filter, props) = (Filter::by("builderid", id), q.has("property"));
     listing("builds", &q, &catalog::BUILDS, |p| {
         m.db.builds_page(&filter, props, p)
@@ -168,31 +187,29 @@ async fn builder_build(
     Path((b, n)): Path<(String, String)>,
     RawQuery(q): Q,
 ) -> Response {
-    let Some(id) = tryr!(builder_id(&m, &b)) else {
-        return error(StatusCode::NOT_FOUND, "not found");
-    };
     let Some(n) = num(&n) else {
         return error(StatusCode::NOT_FOUND, "not found");
     };
-    let q = Query::parse(q.as_deref());
+    let q = query!(q, catalog::BUILDS, Single);
+    let Some(id) = tryr!(builder_id(&m, &b)) else {
+        return error(StatusCode::NOT_FOUND, "not found");
+    };
     let rows = tryr!(m.db.builds_json(
         &Filter(vec![("builderid", id), ("number", n)]),
         q.has("property")
     ));
-    single("builds", &q, rows)
+    single("builds", &q, &catalog::BUILDS, rows)
 }
 
 async fn builder_requests(State(m): S, Path(b): Path<String>, RawQuery(q): Q) -> Response {
+    let q = query!(q, catalog::BUILDREQUESTS, Collection);
     let Some(id) = tryr!(builder_id(&m, &b)) else {
         return error(StatusCode::NOT_FOUND, "not found");
     };
     let filter = Filter::by("builderid", id);
-    listing(
-        "buildrequests",
-        &Query::parse(q.as_deref()),
-        &catalog::BUILDREQUESTS,
-        |p| m.db.buildrequests_page(&filter, p),
-    )
+    listing("buildrequests", &q, &catalog::BUILDREQUESTS, |p| {
+        m.db.buildrequests_page(&filter, p)
+    })
 }
 
 fn workers_rows(m: &Master) -> Result<Vec<Value>, DbError> {
@@ -200,23 +217,21 @@ fn workers_rows(m: &Master) -> Result<Vec<Value>, DbError> {
 }
 
 async fn workers(State(m): S, RawQuery(q): Q) -> Response {
-    collection(
-        "workers",
-        &Query::parse(q.as_deref()),
-        tryr!(workers_rows(&m)),
-    )
+    let q = query!(q, catalog::WORKERS, Collection);
+    collection("workers", &q, &catalog::WORKERS, tryr!(workers_rows(&m)))
 }
 
 async fn worker(State(m): S, Path(w): Path<String>, RawQuery(q): Q) -> Response {
+    let q = query!(q, catalog::WORKERS, Single);
     let rows: Vec<Value> = tryr!(workers_rows(&m))
         .into_iter()
         .filter(|r| r["name"].as_str() == Some(w.as_str()) || r["workerid"].as_i64() == num(&w))
         .collect();
-    single("workers", &Query::parse(q.as_deref()), rows)
+    single("workers", &q, &catalog::WORKERS, rows)
 }
 
 async fn builds(State(m): S, RawQuery(q): Q) -> Response {
-    let q = Query::parse(q.as_deref());
+    let q = query!(q, catalog::BUILDS, Collection);
     let props = q.has("property");
     listing("builds", &q, &catalog::BUILDS, |p| {
         m.db.builds_page(&Filter::default(), props, p)
@@ -227,20 +242,20 @@ async fn build(State(m): S, Path(id): Path<String>, RawQuery(q): Q) -> Response 
     let Some(id) = num(&id) else {
         return error(StatusCode::NOT_FOUND, "not found");
     };
-    let q = Query::parse(q.as_deref());
-    single(
-        "builds",
-        &q,
-        tryr!(m
-            .db
-            .builds_json(&Filter::by("buildid", id), q.has("property"))),
-    )
+    let q = query!(q, catalog::BUILDS, Single);
+    let rows = tryr!(m
+        .db
+        .builds_json(&Filter::by("buildid", id), q.has("property")));
+    single("builds", &q, &catalog::BUILDS, rows)
 }
 
-async fn build_properties(State(m): S, Path(id): Path<String>) -> Response {
+async fn build_properties(State(m): S, Path(id): Path<String>, RawQuery(q): Q) -> Response {
     let Some(id) = num(&id) else {
         return error(StatusCode::NOT_FOUND, "not found");
     };
+    // Only `property=`, `limit=`, `offset=` pass (Buildbot's type here has no fields), and
+    // they change nothing.
+    query!(q, catalog::BUILD_PROPERTIES, Single);
     match tryr!(m.db.build_properties(id)) {
         Some(p) => Json(json!({"properties": [p], "meta": {}})).into_response(),
         None => error(StatusCode::NOT_FOUND, "not found"),
@@ -259,25 +274,26 @@ async fn steps(State(m): S, Path(id): Path<String>, RawQuery(q): Q) -> Response 
     let Some(id) = num(&id) else {
         return error(StatusCode::NOT_FOUND, "not found");
     };
+    let q = query!(q, catalog::STEPS, Collection);
     let filter = Filter::by("buildid", id);
-    listing("steps", &Query::parse(q.as_deref()), &catalog::STEPS, |p| {
+    listing("steps", &q, &catalog::STEPS, |p| {
         m.db.steps_page(&filter, p)
     })
 }
 
 async fn step(State(m): S, Path((id, s)): Path<(String, String)>, RawQuery(q): Q) -> Response {
+    let q = query!(q, catalog::STEPS, Single);
     let rows: Vec<Value> = tryr!(find_step(&m, &id, &s)).into_iter().collect();
-    single("steps", &Query::parse(q.as_deref()), rows)
+    single("steps", &q, &catalog::STEPS, rows)
 }
 
 async fn step_logs(State(m): S, Path((id, s)): Path<(String, String)>, RawQuery(q): Q) -> Response {
+    let q = query!(q, catalog::LOGS, Collection);
     let Some(step) = tryr!(find_step(&m, &id, &s)) else {
         return error(StatusCode::NOT_FOUND, "not found");
     };
     let filter = Filter::by("stepid", step["stepid"].as_i64().unwrap_or(-1));
-    listing("logs", &Query::parse(q.as_deref()), &catalog::LOGS, |p| {
-        m.db.logs_page(&filter, p)
-    })
+    listing("logs", &q, &catalog::LOGS, |p| m.db.logs_page(&filter, p))
 }
 
 fn find_log(m: &Master, id: &str, s: &str, slug: &str) -> Result<Option<Value>, DbError> {
@@ -296,8 +312,9 @@ async fn step_log(
     Path((id, s, slug)): Path<(String, String, String)>,
     RawQuery(q): Q,
 ) -> Response {
+    let q = query!(q, catalog::LOGS, Single);
     let rows: Vec<Value> = tryr!(find_log(&m, &id, &s, &slug)).into_iter().collect();
-    single("logs", &Query::parse(q.as_deref()), rows)
+    single("logs", &q, &catalog::LOGS, rows)
 }
 
 async fn step_log_contents(
@@ -305,8 +322,9 @@ async fn step_log_contents(
     Path((id, s, slug)): Path<(String, String, String)>,
     RawQuery(q): Q,
 ) -> Response {
+    let q = query!(q, catalog::LOGCHUNKS, Single);
     match tryr!(find_log(&m, &id, &s, &slug)) {
-        Some(l) => contents(&m, l["logid"].as_i64().unwrap_or(-1), q.as_deref()),
+        Some(l) => contents(&m, l["logid"].as_i64().unwrap_or(-1), &q),
         None => error(StatusCode::NOT_FOUND, "not found"),
     }
 }
@@ -314,7 +332,9 @@ async fn step_log_contents(
 async fn step_log_raw(
     State(m): S,
     Path((id, s, slug)): Path<(String, String, String)>,
+    RawQuery(q): Q,
 ) -> Response {
+    query!(q, catalog::LOGCHUNKS, Single);
     match tryr!(find_log(&m, &id, &s, &slug)) {
         Some(l) => raw(&m, l["logid"].as_i64().unwrap_or(-1)),
         None => error(StatusCode::NOT_FOUND, "not found"),
@@ -325,23 +345,23 @@ async fn log(State(m): S, Path(id): Path<String>, RawQuery(q): Q) -> Response {
     let Some(id) = num(&id) else {
         return error(StatusCode::NOT_FOUND, "not found");
     };
-    single(
-        "logs",
-        &Query::parse(q.as_deref()),
-        tryr!(m.db.logs_json(&Filter::by("logid", id))),
-    )
+    let q = query!(q, catalog::LOGS, Single);
+    let rows = tryr!(m.db.logs_json(&Filter::by("logid", id)));
+    single("logs", &q, &catalog::LOGS, rows)
 }
 
 async fn log_contents(State(m): S, Path(id): Path<String>, RawQuery(q): Q) -> Response {
+    let q = query!(q, catalog::LOGCHUNKS, Single);
     match num(&id) {
         Some(id) if !tryr!(m.db.logs_json(&Filter::by("logid", id))).is_empty() => {
-            contents(&m, id, q.as_deref())
+            contents(&m, id, &q)
         }
         _ => error(StatusCode::NOT_FOUND, "not found"),
     }
 }
 
-async fn log_raw(State(m): S, Path(id): Path<String>) -> Response {
+async fn log_raw(State(m): S, Path(id): Path<String>, RawQuery(q): Q) -> Response {
+    query!(q, catalog::LOGCHUNKS, Single);
     match num(&id) {
         Some(id) if !tryr!(m.db.logs_json(&Filter::by("logid", id))).is_empty() => raw(&m, id),
         _ => error(StatusCode::NOT_FOUND, "not found"),
@@ -349,9 +369,8 @@ async fn log_raw(State(m): S, Path(id): Path<String>) -> Response {
 }
 
 /// `logchunks` reply: one chunk, lines prefixed `h`/`o`/`e`. Like Buildbot, `?offset=N&limit=M`
-/// (in lines) returns a window of the log; without them, the whole log.
-fn contents(m: &Master, logid: i64, query: Option<&str>) -> Response {
-    let q = Query::parse(query);
+/// (in lines) returns a window of the log; without them, the whole log. `field=` selects.
+fn contents(m: &Master, logid: i64, q: &Query) -> Response {
     let number = |key: &str| -> Result<Option<usize>, String> {
         q.get(key)
             .map(|v| {
@@ -375,11 +394,8 @@ fn contents(m: &Master, logid: i64, query: Option<&str>) -> Response {
         ));
         lines.iter().map(|l| format!("{l}\n")).collect()
     };
-    Json(json!({
-        "logchunks": [{"content": content, "firstline": offset.unwrap_or(0), "logid": logid}],
-        "meta": {}
-    }))
-    .into_response()
+    let chunk = json!({"content": content, "firstline": offset.unwrap_or(0), "logid": logid});
+    Json(json!({"logchunks": q.project(vec![chunk]), "meta": {}})).into_response()
 }
 
 /// Plain text with Buildbot's small header, stream prefixes removed.
@@ -398,30 +414,26 @@ fn raw(m: &Master, logid: i64) -> Response {
 }
 
 async fn buildrequests(State(m): S, RawQuery(q): Q) -> Response {
-    listing(
-        "buildrequests",
-        &Query::parse(q.as_deref()),
-        &catalog::BUILDREQUESTS,
-        |p| m.db.buildrequests_page(&Filter::default(), p),
-    )
+    let q = query!(q, catalog::BUILDREQUESTS, Collection);
+    listing("buildrequests", &q, &catalog::BUILDREQUESTS, |p| {
+        m.db.buildrequests_page(&Filter::default(), p)
+    })
 }
 
 async fn buildrequest(State(m): S, Path(id): Path<String>, RawQuery(q): Q) -> Response {
     let Some(id) = num(&id) else {
         return error(StatusCode::NOT_FOUND, "not found");
     };
-    single(
-        "buildrequests",
-        &Query::parse(q.as_deref()),
-        tryr!(m.db.buildrequests_json(&Filter::by("buildrequestid", id))),
-    )
+    let q = query!(q, catalog::BUILDREQUESTS, Single);
+    let rows = tryr!(m.db.buildrequests_json(&Filter::by("buildrequestid", id)));
+    single("buildrequests", &q, &catalog::BUILDREQUESTS, rows)
 }
 
 async fn buildrequest_builds(State(m): S, Path(id): Path<String>, RawQuery(q): Q) -> Response {
     let Some(id) = num(&id) else {
         return error(StatusCode::NOT_FOUND, "not found");
     };
-    let q = Query::parse(q.as_deref());
+    let q = query!(q, catalog::BUILDS, Collection);
     let (filter, props) = (Filter::by("buildrequestid", id), q.has("property"));
     listing("builds", &q, &catalog::BUILDS, |p| {
         m.db.builds_page(&filter, props, p)
@@ -429,41 +441,33 @@ async fn buildrequest_builds(State(m): S, Path(id): Path<String>, RawQuery(q): Q
 }
 
 async fn buildsets(State(m): S, RawQuery(q): Q) -> Response {
-    listing(
-        "buildsets",
-        &Query::parse(q.as_deref()),
-        &catalog::BUILDSETS,
-        |p| m.db.buildsets_page(&Filter::default(), p),
-    )
+    let q = query!(q, catalog::BUILDSETS, Collection);
+    listing("buildsets", &q, &catalog::BUILDSETS, |p| {
+        m.db.buildsets_page(&Filter::default(), p)
+    })
 }
 
 async fn buildset(State(m): S, Path(id): Path<String>, RawQuery(q): Q) -> Response {
     let Some(id) = num(&id) else {
         return error(StatusCode::NOT_FOUND, "not found");
     };
-    single(
-        "buildsets",
-        &Query::parse(q.as_deref()),
-        tryr!(m.db.buildsets_json(&Filter::by("bsid", id))),
-    )
+    let q = query!(q, catalog::BUILDSETS, Single);
+    let rows = tryr!(m.db.buildsets_json(&Filter::by("bsid", id)));
+    single("buildsets", &q, &catalog::BUILDSETS, rows)
 }
 
 async fn changes(State(m): S, RawQuery(q): Q) -> Response {
-    listing(
-        "changes",
-        &Query::parse(q.as_deref()),
-        &catalog::CHANGES,
-        |p| m.db.changes_page(&Filter::default(), p),
-    )
+    let q = query!(q, catalog::CHANGES, Collection);
+    listing("changes", &q, &catalog::CHANGES, |p| {
+        m.db.changes_page(&Filter::default(), p)
+    })
 }
 
 async fn change(State(m): S, Path(id): Path<String>, RawQuery(q): Q) -> Response {
     let Some(id) = num(&id) else {
         return error(StatusCode::NOT_FOUND, "not found");
     };
-    single(
-        "changes",
-        &Query::parse(q.as_deref()),
-        tryr!(m.db.changes_json(&Filter::by("changeid", id))),
-    )
+    let q = query!(q, catalog::CHANGES, Single);
+    let rows = tryr!(m.db.changes_json(&Filter::by("changeid", id)));
+    single("changes", &q, &catalog::CHANGES, rows)
 }

@@ -1,18 +1,17 @@
 //! Buildbot's REST query parameters applied to a list of JSON rows: `field=` (select),
-//! `<field>[__eq|ne|lt|le|gt|ge|contains]=v` (filter; repeated `eq` = any of), `order=[-]f`,
-//! `limit=`, `offset=`. Reply `{"<plural>": [...], "meta": {"total": N}}`.
+//! `<field>[__eq|ne|lt|le|gt|ge|contains|in|notin]=v` (filter; repeated `eq` = any of),
+//! `order=[-]f`, `limit=`, `offset=`. Reply `{"<plural>": [...], "meta": {"total": N}}`.
+//! Every parameter is first checked against the resource's fields (`spec.rs`).
 
 use std::cmp::Ordering;
 
-use axum::http::StatusCode;
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Map, Value};
 
-/// Parameters that are not field filters.
-pub(super) const RESERVED: &[&str] = &["field", "order", "limit", "offset", "property"];
-/// Filter operators (`field__op=value`; plain `field=value` is `eq`).
-pub(super) const OPS: &[&str] = &["eq", "ne", "lt", "le", "gt", "ge", "contains"];
+use super::spec::{Shape, Spec};
+use crate::db::catalog::Entity;
 
 pub struct Query {
     pairs: Vec<(String, String)>,
@@ -37,84 +36,48 @@ impl Query {
         self.pairs.iter().any(|(k, _)| k == key)
     }
 
-    /// Every `key=value` pair, in query-string order.
-    pub fn pairs(&self) -> &[(String, String)] {
-        &self.pairs
-    }
-
-    /// `field` and operator of a filter key; `Err` (a 400) for an unknown operator.
-    pub(super) fn split_filter(k: &str) -> Result<(&str, &str), String> {
-        let (field, op) = k.split_once("__").unwrap_or((k, "eq"));
-        if !OPS.contains(&op) {
-            return Err(format!("invalid filter operator {op:?} in {k:?}"));
+    /// Each key once, in order of first appearance (how Buildbot walks `request.args`).
+    pub(super) fn keys(&self) -> Vec<&str> {
+        let mut keys: Vec<&str> = Vec::new();
+        for (k, _) in &self.pairs {
+            if !keys.contains(&k.as_str()) {
+                keys.push(k);
+            }
         }
-        Ok((field, op))
+        keys
     }
 
-    /// The values a filter pair tests: repeated `field=v` (same key) means "any of" (Buildbot's
-    /// `in`); other operators test their own value.
-    pub(super) fn filter_values<'a>(&'a self, k: &str, op: &str, v: &'a str) -> Vec<&'a str> {
-        if op == "eq" {
-            self.pairs
-                .iter()
-                .filter(|(k2, _)| k2 == k)
-                .map(|(_, v)| v.as_str())
-                .collect()
-        } else {
-            vec![v]
-        }
-    }
-
-    /// The `order=` values, in order.
-    pub(super) fn orders(&self) -> Vec<&str> {
+    /// Every value of `key`, in query-string order.
+    pub(super) fn values(&self, key: &str) -> Vec<&str> {
         self.pairs
             .iter()
-            .filter(|(k, _)| k == "order")
+            .filter(|(k, _)| k == key)
             .map(|(_, v)| v.as_str())
             .collect()
     }
 
-    /// `(offset, limit)`; `Err` (a 400) when one is not a non-negative integer.
-    pub(super) fn window(&self) -> Result<(usize, Option<usize>), String> {
-        let num = |k: &str| -> Result<Option<usize>, String> {
-            match self.get(k) {
-                None => Ok(None),
-                Some(v) => v
-                    .parse()
-                    .map(Some)
-                    .map_err(|_| format!("{k}: expected a non-negative integer, got {v:?}")),
-            }
-        };
-        let offset = num("offset")?.unwrap_or(0);
-        Ok((offset, num("limit")?))
-    }
-
     /// Filters, orders, pages and projects `rows` (all of them, in their natural order) as
-    /// Buildbot does; `Err` is a 400 reply. The large collections do this in SQL instead
-    /// (`sql.rs`), and the tests there check that both give the same reply.
-    pub fn apply(&self, mut rows: Vec<Value>) -> Result<(Vec<Value>, usize), String> {
-        for (k, v) in &self.pairs {
-            if RESERVED.contains(&k.as_str()) {
-                continue;
-            }
-            let (field, op) = Query::split_filter(k)?;
-            let values = self.filter_values(k, op, v);
-            rows.retain(|row| match row.get(field) {
+    /// Buildbot does; `Err` is a 400 reply, also for any field `entity` does not have. The
+    /// large collections do this in SQL instead (`sql.rs`), and the tests there check that both
+    /// give the same reply.
+    pub fn apply(
+        &self,
+        entity: &Entity,
+        mut rows: Vec<Value>,
+    ) -> Result<(Vec<Value>, usize), String> {
+        let spec = Spec::parse(self, entity, Shape::Collection)?;
+        for t in &spec.filters {
+            rows.retain(|row| match row.get(t.field.name) {
                 None => false,
-                Some(x) => values.iter().any(|v| matches(x, op, v)),
+                Some(x) => t.values.iter().any(|v| matches(x, t.op, v)),
             });
         }
         let total = rows.len();
-        let orders = self.orders();
-        if !orders.is_empty() {
+        if !spec.orders.is_empty() {
             rows.sort_by(|a, b| {
-                for o in &orders {
-                    let (desc, f) = match o.strip_prefix('-') {
-                        Some(f) => (true, f),
-                        None => (false, *o),
-                    };
-                    let c = cmp(a.get(f), b.get(f));
-                    let c = if desc { c.reverse() } else { c };
+                for (f, desc) in &spec.orders {
+                    let c = cmp(a.get(f.name), b.get(f.name));
+                    let c = if *desc { c.reverse() } else { c };
                     if c != Ordering::Equal {
                         return c;
                     }
@@ -122,9 +85,8 @@ impl Query {
                 Ordering::Equal
             });
         }
-        let (offset, limit) = self.window()?;
-        let mut rows: Vec<Value> = rows.into_iter().skip(offset).collect();
-        if let Some(l) = limit {
+        let mut rows: Vec<Value> = rows.into_iter().skip(spec.offset).collect();
+        if let Some(l) = spec.limit {
             rows.truncate(l);
         }
         Ok((self.project(rows), total))
@@ -133,12 +95,7 @@ impl Query {
     /// `property=` and `field=` applied to the rows of a page.
     pub(super) fn project(&self, mut rows: Vec<Value>) -> Vec<Value> {
         // `property=<name>` (repeatable) keeps only those build properties; `*` keeps all.
-        let props: Vec<&str> = self
-            .pairs
-            .iter()
-            .filter(|(k, _)| k == "property")
-            .map(|(_, v)| v.as_str())
-            .collect();
+        let props = self.values("property");
         if !props.is_empty() && !props.contains(&"*") {
             for r in rows.iter_mut() {
                 if let Some(Value::Object(p)) = r.get_mut("properties") {
@@ -146,12 +103,7 @@ impl Query {
                 }
             }
         }
-        let fields: Vec<&str> = self
-            .pairs
-            .iter()
-            .filter(|(k, _)| k == "field")
-            .map(|(_, v)| v.as_str())
-            .collect();
+        let fields = self.values("field");
         if !fields.is_empty() {
             rows = rows
                 .into_iter()
@@ -236,8 +188,8 @@ fn cmp(a: Option<&Value>, b: Option<&Value>) -> Ordering {
 }
 
 /// A collection reply.
-pub fn collection(plural: &str, q: &Query, rows: Vec<Value>) -> Response {
-    match q.apply(rows) {
+pub fn collection(plural: &str, q: &Query, entity: &Entity, rows: Vec<Value>) -> Response {
+    match q.apply(entity, rows) {
         Ok((rows, total)) => {
             Json(json!({ plural: rows, "meta": {"total": total} })).into_response()
         }
@@ -245,24 +197,53 @@ pub fn collection(plural: &str, q: &Query, rows: Vec<Value>) -> Response {
     }
 }
 
-/// A single-item reply (still a list, `meta` empty), or 404.
-pub fn single(plural: &str, q: &Query, rows: Vec<Value>) -> Response {
+/// A single-item reply (still a list, `meta` empty), or 404. Like Buildbot, only `field=` and
+/// `property=` shape a single item (`limit`/`offset`/`order` are checked, then have nothing to
+/// do); a filter is a 400.
+pub fn single(plural: &str, q: &Query, entity: &Entity, rows: Vec<Value>) -> Response {
+    if let Err(e) = Spec::parse(q, entity, Shape::Single) {
+        return error(StatusCode::BAD_REQUEST, &e);
+    }
     if rows.is_empty() {
         return error(StatusCode::NOT_FOUND, "not found");
     }
-    match q.apply(rows) {
-        Ok((rows, _)) => Json(json!({ plural: rows, "meta": {} })).into_response(),
-        Err(e) => error(StatusCode::BAD_REQUEST, &e),
-    }
+    Json(json!({ plural: q.project(rows), "meta": {} })).into_response()
 }
 
+/// A REST error as Buildbot's `_write_rest_error` writes it (`buildbot/www/rest.py`): the
+/// status, `Content-Type: text/plain; charset=utf-8` and the body `json.dumps({"error": msg})`
+/// (Python's spacing and its `\uXXXX` escapes for everything outside printable ASCII).
 pub fn error(status: StatusCode, msg: &str) -> Response {
-    (status, Json(json!({"error": msg}))).into_response()
+    let body = format!("{{\"error\": {}}}", python_json_string(msg));
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        body,
+    )
+        .into_response()
+}
+
+/// `msg` as Python's `json.dumps` quotes it (ASCII only).
+fn python_json_string(msg: &str) -> String {
+    let quoted = serde_json::to_string(msg).unwrap_or_else(|_| "\"\"".into());
+    let mut out = String::with_capacity(quoted.len());
+    for c in quoted.chars() {
+        if (' '..='~').contains(&c) {
+            out.push(c);
+        } else {
+            let mut units = [0u16; 2];
+            for u in c.encode_utf16(&mut units) {
+                out.push_str(&format!("\\u{u:04x}"));
+            }
+        }
+    }
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::db::catalog;
 
     fn rows() -> Vec<Value> {
         vec![
@@ -274,7 +255,7 @@ mod tests {
 
     fn ids(q: &str) -> Vec<i64> {
         Query::parse(Some(q))
-            .apply(rows())
+            .apply(&catalog::BUILDS, rows())
             .unwrap()
             .0
             .iter()
@@ -293,19 +274,111 @@ mod tests {
         assert_eq!(ids("order=-buildid&limit=2"), [3, 2]);
         assert_eq!(ids("order=buildid&offset=1"), [2, 3]);
         let (r, total) = Query::parse(Some("field=buildid&limit=1"))
-            .apply(rows())
+            .apply(&catalog::BUILDS, rows())
             .unwrap();
         assert_eq!((r, total), (vec![json!({"buildid": 1})], 3));
-        assert!(Query::parse(Some("buildid__like=1")).apply(rows()).is_err());
+        assert!(Query::parse(Some("buildid__like=1"))
+            .apply(&catalog::BUILDS, rows())
+            .is_err());
         let with_props = vec![
             json!({"buildid": 1, "properties": {"uuid": ["u", "Change"], "item": ["i", "Change"]}}),
         ];
         let (r, _) = Query::parse(Some("property=uuid"))
-            .apply(with_props.clone())
+            .apply(&catalog::BUILDS, with_props.clone())
             .unwrap();
         assert_eq!(r[0]["properties"], json!({"uuid": ["u", "Change"]}));
-        let (r, _) = Query::parse(Some("property=*")).apply(with_props).unwrap();
+        let (r, _) = Query::parse(Some("property=*"))
+            .apply(&catalog::BUILDS, with_props)
+            .unwrap();
         assert_eq!(r[0]["properties"].as_object().unwrap().len(), 2);
-        assert!(Query::parse(Some("limit=x")).apply(rows()).is_err());
+        assert!(Query::parse(Some("limit=x"))
+            .apply(&catalog::BUILDS, rows())
+            .is_err());
+        assert_eq!(ids("buildid__in=1&buildid__in=3&results__notin=2"), [1]);
+    }
+
+    /// What the in-memory path answers to fields the resource does not have (the checks are
+    /// spec.rs's; here: they reach the reply, and before any row is looked at).
+    #[test]
+    fn unknown_fields_are_400s_even_with_no_rows() {
+        for qs in [
+            "nosuchfield=1",
+            "nosuch__eq=1",
+            "buildid__like=1",
+            "order=nosuch",
+            "order=-nosuch",
+            "field=nosuch",
+            "properties=x",
+        ] {
+            let e = Query::parse(Some(qs))
+                .apply(&catalog::BUILDS, vec![])
+                .unwrap_err();
+            assert!(
+                e.contains("nosuch") || e.contains("like") || e.contains("properties"),
+                "{qs}: {e}"
+            );
+        }
+        // Builders have no `buildid`.
+        let e = Query::parse(Some("order=buildid"))
+            .apply(&catalog::BUILDERS, vec![])
+            .unwrap_err();
+        assert_eq!(e, "no such field 'buildid'");
+    }
+
+    fn reply(r: Response) -> (u16, String, String) {
+        let status = r.status().as_u16();
+        let ct = r.headers()[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .to_string();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let body = rt
+            .block_on(axum::body::to_bytes(r.into_body(), usize::MAX))
+            .unwrap();
+        (status, ct, String::from_utf8(body.to_vec()).unwrap())
+    }
+
+    /// Buildbot's `_write_rest_error`: text/plain, `json.dumps` spacing and ASCII escapes.
+    #[test]
+    fn errors_are_rendered_like_buildbot() {
+        let q = Query::parse(Some("nosuchfield=1"));
+        assert_eq!(
+            reply(collection("builds", &q, &catalog::BUILDS, rows())),
+            (
+                400,
+                "text/plain; charset=utf-8".into(),
+                r#"{"error": "unrecognized query parameter 'nosuchfield'"}"#.into()
+            )
+        );
+        // Python: json.dumps({"error": "no such field 'h\xe9\U0001f600\n\"\x7f'"})
+        let q = Query::parse(Some("order=h%C3%A9%F0%9F%98%80%0A%22%7F"));
+        let (status, _, body) = reply(single("builds", &q, &catalog::BUILDS, rows()));
+        assert_eq!(status, 400);
+        assert_eq!(
+            body,
+            r#"{"error": "no such field 'h\u00e9\ud83d\ude00\n\"\u007f'"}"#
+        );
+        let (status, ct, body) = reply(single(
+            "builds",
+            &Query::parse(None),
+            &catalog::BUILDS,
+            vec![],
+        ));
+        assert_eq!((status, ct.as_str()), (404, "text/plain; charset=utf-8"));
+        assert_eq!(body, r#"{"error": "not found"}"#);
+        // A single item: filters are a 400 before the lookup, `limit` does not page it.
+        let q = Query::parse(Some("complete=1"));
+        assert_eq!(
+            reply(single("builds", &q, &catalog::BUILDS, vec![])).2,
+            r#"{"error": "this is not a collection"}"#
+        );
+        let q = Query::parse(Some("limit=0&field=buildid"));
+        let (status, _, body) = reply(single("builds", &q, &catalog::BUILDS, rows()[..1].to_vec()));
+        assert_eq!(
+            (status, body.as_str()),
+            (200, r#"{"builds":[{"buildid":1}],"meta":{}}"#)
+        );
     }
 }

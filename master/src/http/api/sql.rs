@@ -5,15 +5,15 @@
 //! `sql_tests.rs` check that on random queries), so each filter is translated with the same
 //! rules `query::matches` applies to one JSON value: a value that does not parse as the
 //! field's type, `null`, booleans as on/off/true/false/yes/no/1/0, `contains` on strings only.
-//! Field names go through the whitelist in `db/catalog.rs` (an unknown field matches no row,
-//! as in memory); values are bound parameters.
+//! Field names go through the whitelist in `db/catalog.rs` (a query naming any other field is
+//! the same 400 as in memory: both execute the [`Spec`] checked in `spec.rs`); values are
+//! bound parameters.
 //!
 //! What stays in memory: queries that filter or order on a field SQL cannot compare the way
-//! the API does (`properties`, `files`, `urls`, sourcestamps: stored JSON or other tables), and
+//! the API does (filters on `files`/`parent_changeids`, orders on `properties`, `urls`,
+//! sourcestamps: stored JSON or other tables; filters on JSON fields are 400s), and
 //! pathological query strings with more terms than SQLite's expression-depth and parameter
 //! limits allow. For those [`plan`] answers [`Plan::Memory`] and the caller loads every row.
-
-use std::collections::HashSet;
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -21,7 +21,8 @@ use axum::Json;
 use rusqlite::types::Value as SqlValue;
 use serde_json::{json, Value};
 
-use super::query::{error, matches, Query, RESERVED};
+use super::query::{error, matches, Query};
+use super::spec::{Shape, Spec};
 use crate::db::catalog::{Col, Entity, Kind};
 use crate::db::{DbError, Listing, Page};
 
@@ -70,45 +71,36 @@ impl Cond {
 
 /// The SQL plan for `q` on `entity`, or the same 400 message [`Query::apply`] would give.
 pub fn plan(q: &Query, entity: &Entity) -> Result<Plan, String> {
+    let spec = Spec::parse(q, entity, Shape::Collection)?;
     let mut page = Page::default();
     let mut never = false;
-    let mut seen_eq: HashSet<&str> = HashSet::new();
-    for (k, v) in q.pairs() {
-        if RESERVED.contains(&k.as_str()) {
-            continue;
-        }
-        let (name, op) = Query::split_filter(k)?;
-        // Every `k=v` pair of a repeated key gives the same "any of" test: translate it once
-        // (a long query string repeating one key would otherwise grow quadratically).
-        if op == "eq" && !seen_eq.insert(k) {
-            continue;
-        }
+    // One term per key for `eq` (all its values in one IN list), so a long query string
+    // repeating one key does not grow the plan.
+    for t in &spec.filters {
         if page.conds.len() > MAX_CONDS || page.args.len() > MAX_ARGS {
             return Ok(Plan::Memory);
         }
-        let values = q.filter_values(k, op, v);
-        let cond = match entity.field(name).map(|f| f.col) {
-            // No row has the field, so none passes (apply's `row.get(field)` is None).
-            None => Cond::Const(false),
-            Some(Col::Computed) => return Ok(Plan::Memory),
-            Some(Col::Const(c)) => {
+        let (op, values) = (t.op, &t.values);
+        let cond = match t.field.col {
+            Col::Computed | Col::Json => return Ok(Plan::Memory),
+            Col::Const(c) => {
                 let c = c.value();
                 Cond::Const(values.iter().any(|v| matches(&c, op, v)))
             }
-            Some(Col::Bool {
+            Col::Bool {
                 when_true,
                 when_false,
-            }) => bool_cond(op, &values, when_true, when_false),
-            Some(Col::Value {
+            } => bool_cond(op, values, when_true, when_false),
+            Col::Value {
                 sql,
                 kind,
                 nullable,
-            }) if op == "eq" => eq_any(sql, kind, nullable, &values),
-            Some(Col::Value {
+            } if op == "eq" => eq_any(sql, kind, nullable, values),
+            Col::Value {
                 sql,
                 kind,
                 nullable,
-            }) => Cond::any(
+            } => Cond::any(
                 values
                     .iter()
                     .map(|v| value_cond(sql, kind, nullable, op, v))
@@ -125,36 +117,30 @@ pub fn plan(q: &Query, entity: &Entity) -> Result<Plan, String> {
         }
     }
     if never {
-        // Still a query (not an early empty reply), so a bad limit/offset is still a 400.
         page.conds = vec!["0".into()];
         page.args.clear();
     }
     if page.conds.len() > MAX_CONDS || page.args.len() > MAX_ARGS {
         return Ok(Plan::Memory);
     }
-    for o in q.orders() {
-        let (desc, name) = match o.strip_prefix('-') {
-            Some(f) => (true, f),
-            None => (false, o),
-        };
-        let expr = match entity.field(name).map(|f| f.col) {
+    for (field, desc) in &spec.orders {
+        let expr = match field.col {
             // Every row compares equal on these, so they do not change the order.
-            None | Some(Col::Const(_)) => continue,
-            Some(Col::Computed) => return Ok(Plan::Memory),
+            Col::Const(_) => continue,
+            Col::Computed | Col::Json => return Ok(Plan::Memory),
             // false < true, as in memory.
-            Some(Col::Bool { when_true, .. }) => when_true,
+            Col::Bool { when_true, .. } => when_true,
             // NULL sorts first ascending and last descending in SQLite, as JSON null does in
             // memory; text compares bytewise (BINARY), as Rust's str does.
-            Some(Col::Value { sql, .. }) => sql,
+            Col::Value { sql, .. } => sql,
         };
         // A repeated key was already decided by its first occurrence.
         if !page.order.iter().any(|(e, _)| *e == expr) {
-            page.order.push((expr, desc));
+            page.order.push((expr, *desc));
         }
     }
-    let (offset, limit) = q.window()?;
-    page.offset = i64::try_from(offset).unwrap_or(i64::MAX);
-    page.limit = limit.map(|l| i64::try_from(l).unwrap_or(i64::MAX));
+    page.offset = i64::try_from(spec.offset).unwrap_or(i64::MAX);
+    page.limit = spec.limit.map(|l| i64::try_from(l).unwrap_or(i64::MAX));
     Ok(Plan::Sql(page))
 }
 
@@ -263,7 +249,7 @@ pub fn list(
 ) -> Result<Reply, DbError> {
     Ok(match plan(q, entity) {
         Err(e) => Err(e),
-        Ok(Plan::Memory) => q.apply(fetch(&Page::default())?.0),
+        Ok(Plan::Memory) => q.apply(entity, fetch(&Page::default())?.0),
         Ok(Plan::Sql(page)) => {
             let (rows, total) = fetch(&page)?;
             Ok((q.project(rows), total))

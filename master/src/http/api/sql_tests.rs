@@ -15,7 +15,7 @@ use rusqlite::{params, Connection};
 
 use super::query::{collection, Query};
 use super::sql::{list, listing, plan, Plan, Reply};
-use crate::db::catalog::{self, Entity};
+use crate::db::catalog::{self, Col, Entity};
 use crate::db::{Db, DbError, Filter, Listing, Page};
 
 /// What the generated data is made of: small pools, so filters hit and orders tie.
@@ -323,7 +323,7 @@ fn render(r: &Reply) -> String {
 fn compare(qs: &str, entity: &Entity, fetch: &Fetch) -> Result<Option<bool>, TestCaseError> {
     let q = Query::parse(Some(qs));
     let fetch = fetch(&q);
-    let old = q.apply(fetch(&Page::default()).unwrap().0);
+    let old = q.apply(entity, fetch(&Page::default()).unwrap().0);
     let new = list(&q, entity, &fetch).unwrap();
     prop_assert_eq!(
         render(&old),
@@ -390,55 +390,103 @@ const VALUES: &[&str] = &[
     "[]",
 ];
 
-/// A random query string for `entity`: filters with every operator (and a bad one), repeated
-/// keys, unknown fields, one or two orders, limit/offset (sometimes bad), projection.
+/// Names that are not fields of `entity` (a field of another resource, a wrong case, none).
+fn unknown_names(entity: &Entity) -> Vec<&'static str> {
+    ["nosuch", "", "bsid", "slug", "Buildid", "buildid__eq"]
+        .into_iter()
+        .filter(|n| entity.field(n).is_none())
+        .collect()
+}
+
+/// A random query string for `entity`: filters with every operator, repeated keys, one or two
+/// orders, limit/offset, projection, `property=`; and now and then something Buildbot rejects
+/// (an unknown field in a filter, order or `field=`, an unknown operator, a filter on a JSON
+/// field, an order or filter outside `field=`, a bad limit/offset), so the 400s are compared
+/// too. Mostly valid, so that most queries exercise the SQL translation.
 fn query_strategy(entity: &'static Entity) -> impl Strategy<Value = String> {
-    let mut names: Vec<&'static str> = entity.fields.iter().map(|f| f.name).collect();
-    names.extend(["nosuch", ""]);
-    let field = prop::sample::select(names);
-    let op = prop::sample::select(vec![
-        "",
-        "",
-        "",
-        "__eq",
-        "__ne",
-        "__lt",
-        "__le",
-        "__gt",
-        "__ge",
-        "__contains",
-        "__like",
-    ]);
+    let names: Vec<&'static str> = entity.fields.iter().map(|f| f.name).collect();
+    let filterable: Vec<&'static str> = entity
+        .fields
+        .iter()
+        .filter(|f| !matches!(f.col, Col::Json))
+        .map(|f| f.name)
+        .collect();
+    let json: Vec<&'static str> = names
+        .iter()
+        .copied()
+        .filter(|n| !filterable.contains(n))
+        .collect();
+    let unknown = unknown_names(entity);
+    // JSON fields are known (may be ordered and selected) but not filterable.
+    let mut bad_filter_names = unknown.clone();
+    bad_filter_names.extend(json);
+    let filter_name = prop_oneof![
+        14 => prop::sample::select(filterable),
+        1 => prop::sample::select(bad_filter_names),
+    ];
+    let name = prop_oneof![
+        14 => prop::sample::select(names),
+        1 => prop::sample::select(unknown),
+    ];
+    let op = prop_oneof![
+        20 => prop::sample::select(vec![
+            "", "", "", "", "__eq", "__ne", "__lt", "__le", "__gt", "__ge", "__contains", "__in",
+            "__notin",
+        ]),
+        1 => prop::sample::select(vec!["__like", "__", "__EQ"]),
+    ];
     let value = prop::sample::select(VALUES.to_vec());
-    let filters = prop::collection::vec((field.clone(), op, value), 0..4);
-    let orders = prop::collection::vec((field.clone(), any::<bool>()), 0..3);
-    let window = prop::sample::select(vec![
-        "", "", "", "0", "1", "2", "5", "10", "50", "1000", "x", "-1",
-    ]);
-    let fields = prop::collection::vec(field, 0..3);
+    let filters = prop::collection::vec((filter_name, op, value), 0..4);
+    let orders = prop::collection::vec((name.clone(), any::<bool>()), 0..3);
+    let window = prop_oneof![
+        30 => prop::sample::select(vec!["", "", "", "0", "1", "2", "5", "10", "50", "1000"]),
+        1 => prop::sample::select(vec!["x", "-1", "1.5", ""]),
+    ];
+    // `field=`: none; every field the filters and orders use plus `extra`; or just `extra`
+    // (then usually a 400: filter/order on un-selected fields).
+    let projection = prop_oneof![14 => Just(0u8), 5 => Just(1u8), 1 => Just(2u8)];
+    let extra = prop::collection::vec(name, 0..3);
     let property = prop::sample::select(vec!["", "", "uuid", "*", "nosuch"]);
-    (filters, orders, window.clone(), window, fields, property)
-        .prop_map(|(filters, orders, limit, offset, fields, property)| {
-            let mut pairs: Vec<(String, String)> = filters
-                .into_iter()
-                .map(|(f, op, v)| (format!("{f}{op}"), v.to_string()))
-                .collect();
-            for (f, desc) in orders {
-                pairs.push((
-                    "order".into(),
-                    format!("{}{f}", if desc { "-" } else { "" }),
-                ));
-            }
-            for (k, v) in [("limit", limit), ("offset", offset), ("property", property)] {
-                if !v.is_empty() {
-                    pairs.push((k.into(), v.into()));
+    (
+        filters,
+        orders,
+        window.clone(),
+        window,
+        projection,
+        extra,
+        property,
+    )
+        .prop_map(
+            |(filters, orders, limit, offset, projection, extra, property)| {
+                let mut selected: Vec<&str> = Vec::new();
+                if projection == 1 {
+                    selected.extend(filters.iter().map(|(f, _, _)| *f));
+                    selected.extend(orders.iter().map(|(f, _)| *f));
                 }
-            }
-            for f in fields {
-                pairs.push(("field".into(), f.into()));
-            }
-            pairs
-        })
+                if projection != 0 {
+                    selected.extend(extra);
+                }
+                let mut pairs: Vec<(String, String)> = filters
+                    .into_iter()
+                    .map(|(f, op, v)| (format!("{f}{op}"), v.to_string()))
+                    .collect();
+                for (f, desc) in orders {
+                    pairs.push((
+                        "order".into(),
+                        format!("{}{f}", if desc { "-" } else { "" }),
+                    ));
+                }
+                for (k, v) in [("limit", limit), ("offset", offset), ("property", property)] {
+                    if !v.is_empty() {
+                        pairs.push((k.into(), v.into()));
+                    }
+                }
+                for f in selected {
+                    pairs.push(("field".into(), f.into()));
+                }
+                pairs
+            },
+        )
         .prop_shuffle()
         .prop_map(|pairs| {
             form_urlencoded::Serializer::new(String::new())
@@ -450,29 +498,38 @@ fn query_strategy(entity: &'static Entity) -> impl Strategy<Value = String> {
 #[test]
 fn sql_listings_equal_the_in_memory_reference() {
     let (_dir, db) = small_db();
-    let mut sql_plans = 0;
-    let mut cases = 0;
+    let (mut sql_plans, mut rejected, mut cases) = (0, 0, 0);
     for (name, entity, fetch) in endpoints(&db) {
         let mut runner = TestRunner::new(Config {
             cases: 250,
             failure_persistence: None,
             ..Config::default()
         });
-        let sql = std::cell::Cell::new(0);
+        let (sql, bad) = (std::cell::Cell::new(0), std::cell::Cell::new(0));
         runner
             .run(&query_strategy(entity), |qs| {
-                let used_sql = compare(&qs, entity, &fetch)? == Some(true);
-                sql.set(sql.get() + used_sql as usize);
+                match compare(&qs, entity, &fetch)? {
+                    Some(true) => sql.set(sql.get() + 1),
+                    Some(false) => {}
+                    None => bad.set(bad.get() + 1),
+                }
                 Ok(())
             })
             .unwrap_or_else(|e| panic!("{name}: {e}"));
         sql_plans += sql.get();
+        rejected += bad.get();
         cases += 250;
     }
-    // The comparison is only worth something if most queries really went through SQL.
+    // The comparison is only worth something if most queries really went through SQL, and
+    // enough were 400s to compare those too.
+    println!("{cases} queries: {sql_plans} answered by SQL, {rejected} were 400s");
     assert!(
         sql_plans * 2 > cases,
         "{sql_plans} of {cases} queries used SQL"
+    );
+    assert!(
+        rejected * 10 > cases,
+        "{rejected} of {cases} queries were 400s"
     );
 }
 
@@ -509,7 +566,7 @@ fn tricky_queries_match_and_use_sql() {
         ("builds", "nosuch=1&limit=x"),
         (
             "builds",
-            "field=buildid&field=nosuch&order=-number&limit=3&property=uuid",
+            "field=buildid&field=number&order=-number&limit=3&property=uuid",
         ),
         ("builders/2/builds", "order=-number&limit=1"),
         ("buildrequests", "complete=false"),
@@ -519,7 +576,11 @@ fn tricky_queries_match_and_use_sql() {
             "buildrequests",
             "claimed_by_masterid=null&order=claimed_by_masterid",
         ),
-        ("buildrequests", "waited_for=false&properties=null&limit=2"),
+        ("buildrequests", "waited_for=false&limit=2"),
+        (
+            "buildrequests",
+            "buildrequestid__in=3&buildrequestid__in=9&results__notin=-1",
+        ),
         ("buildsets", "external_idstring=&external_idstring=null"),
         (
             "buildsets",
@@ -553,7 +614,7 @@ fn tricky_queries_match_and_use_sql() {
     );
     // Fields SQL cannot compare like the API stay in memory, with the same reply.
     for (name, qs) in [
-        ("builds", "properties__ne=x&limit=2"),
+        ("builds", "order=-properties&limit=2"),
         ("changes", "files__contains=a.spec"),
         ("buildsets", "order=-sourcestamps&limit=3"),
     ] {
@@ -563,6 +624,56 @@ fn tricky_queries_match_and_use_sql() {
             Some(false),
             "{name}?{qs}"
         );
+    }
+}
+
+/// Both paths answer Buildbot's 400s for fields the resource does not have, with its texts,
+/// on every SQL listing.
+#[test]
+fn unknown_fields_are_the_same_400_on_both_paths() {
+    let (_dir, db) = small_db();
+    for (name, entity, fetch) in endpoints(&db) {
+        let json = entity.fields.iter().find(|f| matches!(f.col, Col::Json));
+        let mut cases = vec![
+            (
+                "nosuchfield=1".to_string(),
+                "unrecognized query parameter 'nosuchfield'".to_string(),
+            ),
+            (
+                "nosuchfield__eq=1".into(),
+                "unrecognized query parameter 'nosuchfield__eq'".into(),
+            ),
+            ("order=nosuch".into(), "no such field 'nosuch'".into()),
+            (
+                "order=-nosuch&limit=1".into(),
+                "no such field 'nosuch'".into(),
+            ),
+            ("field=nosuch".into(), "no such field 'nosuch'".into()),
+        ];
+        let first = entity.fields[0].name;
+        let second = entity.fields[1].name;
+        cases.push((
+            format!("{first}__like=1"),
+            format!(
+                "unrecognized query parameter '{first}__like' (no operator 'like'; expected one \
+                 of eq, ne, lt, le, gt, ge, contains, in, notin)"
+            ),
+        ));
+        cases.push((
+            format!("field={first}&order={second}"),
+            "cannot order on un-selected fields".into(),
+        ));
+        if let Some(j) = json {
+            let j = j.name;
+            cases.push((format!("{j}=1"), format!("invalid filter value for {j}")));
+        }
+        for (qs, want) in cases {
+            let q = Query::parse(Some(&qs));
+            let fetch = fetch(&q);
+            assert_eq!(plan(&q, entity).unwrap_err(), want, "{name}?{qs}");
+            let memory = q.apply(entity, fetch(&Page::default()).unwrap().0);
+            assert_eq!(memory.unwrap_err(), want, "{name}?{qs}");
+        }
     }
 }
 
@@ -585,6 +696,28 @@ fn whitelist_lists_every_field_of_the_rows() {
         fields.sort();
         assert_eq!(keys, fields, "{name}");
     }
+}
+
+/// The same for the resources answered in memory that read.rs builds (masters, force
+/// schedulers and log chunks are built by their handlers; tests/master_bad_input.rs checks
+/// every field of every resource's rows against a running master).
+#[test]
+fn memory_resources_list_every_field_of_their_rows() {
+    let (_dir, db) = small_db();
+    let keys = |rows: Vec<serde_json::Value>| -> Vec<String> {
+        let mut k: Vec<String> = rows[0].as_object().unwrap().keys().cloned().collect();
+        k.sort();
+        k
+    };
+    let names = |e: &Entity| -> Vec<String> {
+        let mut n: Vec<String> = e.fields.iter().map(|f| f.name.to_string()).collect();
+        n.sort();
+        n
+    };
+    let builders = db.builders_json(&Filter::default()).unwrap();
+    assert_eq!(keys(builders), names(&catalog::BUILDERS));
+    let workers = db.workers_json(&Filter::default(), &|_| vec![1]).unwrap();
+    assert_eq!(keys(workers), names(&catalog::WORKERS));
 }
 
 /// The common REST queries are answered from an index or in rowid order: no full scan plus
@@ -728,7 +861,7 @@ fn rest_listing_100k_builds() {
                 db.buildrequests_page(&Filter::default(), p)
             }
         };
-        let old = || collection(plural, &q, fetch(&Page::default()).unwrap().0);
+        let old = || collection(plural, &q, entity, fetch(&Page::default()).unwrap().0);
         let new = || listing(plural, &q, entity, fetch);
         let (old_body, new_body) = (body(old()), body(new()));
         assert_eq!(old_body, new_body, "{plural}?{qs}");
