@@ -357,7 +357,10 @@ fn finishing_a_build_does_not_scan_the_requests() {
     let (_d, db) = db();
     let c = db.lock();
     let plan: Vec<String> = c
-        .prepare(&format!("EXPLAIN QUERY PLAN {}", super::write::BUILDSET_STATE))
+        .prepare(&format!(
+            "EXPLAIN QUERY PLAN {}",
+            super::write::BUILDSET_STATE
+        ))
         .unwrap()
         .query_map([1], |r| r.get::<_, String>(3))
         .unwrap()
