@@ -272,6 +272,61 @@ mod tests {
         assert_eq!(read_lines(&path, 2048, 1).unwrap(), ["oline 47"]);
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+        /// Any lines, written in any chunking, possibly with a torn tail and a reopen, read back
+        /// through the index exactly as a plain scan of the whole text would give them.
+        #[test]
+        fn any_chunking_reads_back_like_a_plain_scan(
+            lengths in proptest::collection::vec(0usize..300, 0..3000),
+            cuts in proptest::collection::vec(1usize..5000, 1..40),
+            torn in proptest::option::of("[a-z]{1,20}"),
+            reopen_at in proptest::option::of(0usize..3000),
+            windows in proptest::collection::vec((0u64..3200, 0usize..2500), 1..12),
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("p.log");
+            let lines: Vec<String> = lengths
+                .iter()
+                .enumerate()
+                .map(|(i, n)| format!("o{i}:{}", "x".repeat(*n)))
+                .collect();
+            let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+            // Cut the text into chunks of whole lines at the given byte sizes.
+            let mut w = LogWriter::open(1, &path).unwrap();
+            let mut rest = text.as_str();
+            let mut i = 0;
+            let mut written_lines = 0;
+            while !rest.is_empty() {
+                let want = cuts[i % cuts.len()].min(rest.len());
+                let cut = rest[..want].rfind('\n').map_or_else(
+                    || rest.find('\n').unwrap() + 1,
+                    |p| p + 1,
+                );
+                w.append(&rest[..cut]).unwrap();
+                written_lines += rest[..cut].matches('\n').count();
+                rest = &rest[cut..];
+                i += 1;
+                if reopen_at.is_some_and(|r| r <= written_lines) && i % 3 == 0 {
+                    drop(w);
+                    w = LogWriter::open(1, &path).unwrap();
+                }
+            }
+            proptest::prop_assert_eq!(w.lines() as usize, lines.len());
+            drop(w);
+            if let Some(t) = &torn {
+                OpenOptions::new().append(true).open(&path).unwrap().write_all(t.as_bytes()).unwrap();
+            }
+            for (from, max) in windows {
+                let got = read_lines(&path, from, max).unwrap();
+                let start = (from as usize).min(lines.len());
+                let end = (start + max).min(lines.len());
+                proptest::prop_assert_eq!(&got[..], &lines[start..end], "from {} max {}", from, max);
+            }
+            proptest::prop_assert_eq!(read_all(&path).unwrap(), text);
+        }
+    }
+
     #[test]
     fn missing_file_is_an_empty_log() {
         let dir = tempfile::tempdir().unwrap();
