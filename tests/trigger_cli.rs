@@ -11,7 +11,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use serde_json::Value;
-use trigger_support::{count_rows, write_config, StandInMaster, Trigger};
+use trigger_support::{count_rows, git, write_config, StandInMaster, Trigger};
 
 const T: Duration = Duration::from_secs(60);
 
@@ -21,20 +21,6 @@ fn trigger() -> Command {
 
 fn fx(name: &str) -> std::path::PathBuf {
     util::fixtures().join("fedmsg").join(name)
-}
-
-fn git(dir: &Path, args: &[&str]) {
-    let out = Command::new("git")
-        .args(["-c", "user.name=t", "-c", "user.email=t@t"])
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 fn publish(endpoint: &str, bind: bool, topic: Option<&str>, file: &Path) {

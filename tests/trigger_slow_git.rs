@@ -9,13 +9,16 @@
 mod trigger_support;
 mod util;
 
+mod ui_support;
+
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde_json::json;
 use trigger_support::slow_git::{alive, task_repo, SlowGit};
 use trigger_support::{count_rows, write_config, Publisher, StandInMaster, Trigger};
+use ui_support::sample;
 
 const T: Duration = Duration::from_secs(90);
 const TOPIC: &str = "org.fedoraproject.prod.buildsys.build.state.change";
@@ -54,6 +57,26 @@ fn item(name: &str) -> String {
     format!("{name}-1.0-1.fc30")
 }
 
+/// Waits until the master has `n` distinct jobs.
+fn wait_jobs(master: &StandInMaster, what: &str, n: usize) {
+    util::wait_for(what, T, || (received(master).len() == n).then_some(()));
+}
+
+/// The distinct jobs the master got.
+fn job_set(master: &StandInMaster) -> BTreeSet<(String, String)> {
+    received(master).into_keys().collect()
+}
+
+/// Asserts the master got exactly the jobs in `want`, each once.
+fn assert_each_once(master: &StandInMaster, want: &BTreeSet<(String, String)>) {
+    let got = received(master);
+    assert_eq!(got.keys().cloned().collect::<BTreeSet<_>>(), *want);
+    assert!(
+        got.values().all(|n| *n == 1),
+        "a job arrived twice: {got:?}"
+    );
+}
+
 /// (item, taskname) -> how many times the master got it.
 fn received(master: &StandInMaster) -> BTreeMap<(String, String), usize> {
     let mut out = BTreeMap::new();
@@ -85,10 +108,14 @@ fn scrape(port: u16) -> String {
         .unwrap()
 }
 
+/// A sample's value; a series not (yet) in the scrape counts as 0.
 fn metric(text: &str, name: &str) -> f64 {
-    text.lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
-        .unwrap_or(0.0)
+    sample(text, name).unwrap_or(0.0)
+}
+
+/// Asserts one sample of scrape `m` (the panic shows the whole scrape).
+fn assert_metric(m: &str, name: &str, want: f64) {
+    assert_eq!(metric(m, name), want, "{name} in\n{m}");
 }
 
 /// Scrapes until `cond` holds; on timeout the panic shows the last scrape.
@@ -119,30 +146,90 @@ fn log_time(line: &str) -> Option<f64> {
     Some(h * 3600.0 + m * 60.0 + s)
 }
 
+/// One test's parts: the slow and the fast task repository, the git wrapper (gate closed), a
+/// stand-in master and a trigger config. `http` (YAML) turns on the trigger's HTTP server on
+/// `hport` and is appended after its `listen` line.
+struct World {
+    dir: tempfile::TempDir,
+    slow_repo: PathBuf,
+    git: SlowGit,
+    relay: u16,
+    hport: u16,
+    master: StandInMaster,
+    cfg: PathBuf,
+}
+
+impl World {
+    fn new(http: Option<&str>) -> World {
+        let dir = tempfile::tempdir().unwrap();
+        let slow_repo = task_repo(dir.path(), "slow-dist-git");
+        let fast_repo = task_repo(dir.path(), "fast-tasks");
+        let git = SlowGit::new(dir.path(), "slow-dist-git");
+        let (relay, mport) = (util::free_port(), util::free_port());
+        let master = StandInMaster::start(mport);
+        let (hport, extra) = match http {
+            Some(more) => {
+                let hport = util::free_port();
+                (hport, format!("http:\n  listen: 127.0.0.1:{hport}\n{more}"))
+            }
+            None => (0, String::new()),
+        };
+        let cfg = write_config(
+            dir.path(),
+            relay,
+            &master.url(),
+            &rules(dir.path(), &slow_repo, &fast_repo),
+            &extra,
+        );
+        World {
+            dir,
+            slow_repo,
+            git,
+            relay,
+            hport,
+            master,
+            cfg,
+        }
+    }
+
+    fn state(&self) -> PathBuf {
+        self.dir.path().join("state")
+    }
+
+    /// Starts the trigger with the git wrapper first on its `PATH`; waits until it listens.
+    fn start_trigger(&self) -> Trigger {
+        let trigger = Trigger::start_with_env(&self.cfg, &[self.git.path_env()]);
+        trigger.wait_log("SUB bound", 1, T);
+        trigger
+    }
+
+    /// Publishes `actions` from a new fedmsg publisher, the trigger's `nth` connection. Keep
+    /// the returned publisher alive: dropping it kills the process, and with it whatever
+    /// ZeroMQ has not sent yet.
+    fn publish(&self, trigger: &Trigger, actions: serde_json::Value, nth: usize) -> Publisher {
+        let mut publisher = Publisher::start(self.dir.path(), self.relay, &actions);
+        trigger.wait_log("publisher connected", nth, T);
+        publisher.go();
+        publisher
+    }
+
+    fn wait_outbox_and_inbox_empty(&self) {
+        let state = self.state();
+        util::wait_for("outbox and inbox empty", T, || {
+            (count_rows(&state, "jobs") == 0 && count_rows(&state, "inbox") == 0).then_some(())
+        });
+    }
+}
+
 #[test]
 fn a_hanging_git_server_delays_only_its_own_message_and_nothing_is_lost() {
-    let dir = tempfile::tempdir().unwrap();
-    let slow_repo = task_repo(dir.path(), "slow-dist-git");
-    let fast_repo = task_repo(dir.path(), "fast-tasks");
-    let mut git = SlowGit::new(dir.path(), "slow-dist-git");
-    let (relay, mport, hport) = (util::free_port(), util::free_port(), util::free_port());
-    let master = StandInMaster::start(mport);
-    let cfg = write_config(
-        dir.path(),
-        relay,
-        &master.url(),
-        &rules(dir.path(), &slow_repo, &fast_repo),
-        &format!("http:\n  listen: 127.0.0.1:{hport}\ndiscover_concurrency: 4\n"),
-    );
-    let trigger = Trigger::start_with_env(&cfg, &[git.path_env()]);
-    trigger.wait_log("SUB bound", 1, T);
+    let mut w = World::new(Some("discover_concurrency: 4\n"));
+    let trigger = w.start_trigger();
 
     // The slow build first: its discover hangs at the gate.
-    let mut first = Publisher::start(dir.path(), relay, &json!([envelope("slow-1")]));
-    trigger.wait_log("publisher connected", 1, T);
-    first.go();
+    let _first = w.publish(&trigger, json!([envelope("slow-1")]), 1);
     util::wait_for("the slow discover to hang", T, || {
-        (!git.waits().is_empty()).then_some(())
+        (!w.git.waits().is_empty()).then_some(())
     });
 
     // While it hangs: 900 other builds (90 of them discover the fast repository), plus 20
@@ -155,25 +242,19 @@ fn a_hanging_git_server_delays_only_its_own_message_and_nothing_is_lost() {
     let mut actions: Vec<_> = names.iter().map(|n| envelope(n)).collect();
     actions.extend(names.iter().step_by(45).map(|n| envelope(n)));
     let repeats = N.div_ceil(45);
-    let mut flood = Publisher::start(dir.path(), relay, &json!(actions));
-    trigger.wait_log("publisher connected", 2, T);
-    flood.go();
+    let _flood = w.publish(&trigger, json!(actions), 2);
 
     let want_fast: BTreeSet<(String, String)> = names.iter().flat_map(|n| expected(n)).collect();
     assert_eq!(want_fast.len(), N + N / 10);
-    util::wait_for("every job of the other builds", T, || {
-        (received(&master).len() == want_fast.len()).then_some(())
-    });
-    let got = received(&master);
-    assert_eq!(got.keys().cloned().collect::<BTreeSet<_>>(), want_fast);
-    assert!(got.values().all(|n| *n == 1), "a job arrived twice");
+    wait_jobs(&w.master, "every job of the other builds", want_fast.len());
+    assert_each_once(&w.master, &want_fast);
     assert_eq!(
-        git.waits().len(),
+        w.git.waits().len(),
         1,
         "the slow discover is still stuck at the gate"
     );
     let m = wait_metrics(
-        hport,
+        w.hport,
         "every message received or recognised as a repeat",
         |t| {
             metric(t, "taskotron_trigger_inbox_received_total")
@@ -181,28 +262,16 @@ fn a_hanging_git_server_delays_only_its_own_message_and_nothing_is_lost() {
                 >= (N + 1 + repeats) as f64
         },
     );
-    assert_eq!(
-        metric(&m, "taskotron_trigger_inbox_received_total"),
-        (N + 1) as f64,
-        "{m}"
-    );
-    assert_eq!(
-        metric(&m, "taskotron_trigger_messages_duplicate_total"),
+    assert_metric(&m, "taskotron_trigger_inbox_received_total", (N + 1) as f64);
+    assert_metric(
+        &m,
+        "taskotron_trigger_messages_duplicate_total",
         repeats as f64,
-        "{m}"
     );
-    assert_eq!(metric(&m, "taskotron_trigger_inbox_depth"), 1.0, "{m}");
-    assert_eq!(
-        metric(&m, "taskotron_trigger_discover_in_flight"),
-        1.0,
-        "{m}"
-    );
-    assert_eq!(
-        metric(&m, "taskotron_trigger_inbox_dropped_total"),
-        0.0,
-        "{m}"
-    );
-    let health = reqwest::blocking::get(format!("http://127.0.0.1:{hport}/healthz"))
+    assert_metric(&m, "taskotron_trigger_inbox_depth", 1.0);
+    assert_metric(&m, "taskotron_trigger_discover_in_flight", 1.0);
+    assert_metric(&m, "taskotron_trigger_inbox_dropped_total", 0.0);
+    let health = reqwest::blocking::get(format!("http://127.0.0.1:{}/healthz", w.hport))
         .unwrap()
         .text()
         .unwrap();
@@ -225,44 +294,24 @@ fn a_hanging_git_server_delays_only_its_own_message_and_nothing_is_lost() {
     );
 
     // Open the gate: the slow build's jobs arrive too, exactly once.
-    git.gate.open();
+    w.git.gate.open();
     let mut want = want_fast.clone();
     want.extend(expected("slow-1"));
-    util::wait_for("the slow build's jobs", T, || {
-        (received(&master).len() == want.len()).then_some(())
-    });
-    let state = dir.path().join("state");
-    util::wait_for("outbox and inbox empty", T, || {
-        (count_rows(&state, "jobs") == 0 && count_rows(&state, "inbox") == 0).then_some(())
-    });
-    let got = received(&master);
-    assert_eq!(got.keys().cloned().collect::<BTreeSet<_>>(), want);
-    assert!(got.values().all(|n| *n == 1), "a job arrived twice");
-    assert_eq!(master.submissions().len(), want.len());
+    wait_jobs(&w.master, "the slow build's jobs", want.len());
+    w.wait_outbox_and_inbox_empty();
+    assert_each_once(&w.master, &want);
+    assert_eq!(w.master.submissions().len(), want.len());
 }
 
 #[test]
 fn messages_held_by_a_hanging_discover_survive_a_sigkill_and_run_once_after_restart() {
-    let dir = tempfile::tempdir().unwrap();
-    let slow_repo = task_repo(dir.path(), "slow-dist-git");
-    let fast_repo = task_repo(dir.path(), "fast-tasks");
-    let mut git = SlowGit::new(dir.path(), "slow-dist-git");
-    let (relay, mport) = (util::free_port(), util::free_port());
-    let master = StandInMaster::start(mport);
-    let cfg = write_config(
-        dir.path(),
-        relay,
-        &master.url(),
-        &rules(dir.path(), &slow_repo, &fast_repo),
-        "",
-    );
-    let state = dir.path().join("state");
+    let mut w = World::new(None);
+    let state = w.state();
     let slow: Vec<String> = (0..10).map(|i| format!("slow{i}")).collect();
     let fast: Vec<String> = (0..20).map(|i| format!("pkg{i}")).collect();
     let want_fast: BTreeSet<(String, String)> = fast.iter().flat_map(|n| expected(n)).collect();
     {
-        let mut trigger = Trigger::start_with_env(&cfg, &[git.path_env()]);
-        trigger.wait_log("SUB bound", 1, T);
+        let mut trigger = w.start_trigger();
         // Slow and fast builds interleaved.
         let actions: Vec<_> = (0..fast.len())
             .flat_map(|i| {
@@ -273,71 +322,39 @@ fn messages_held_by_a_hanging_discover_survive_a_sigkill_and_run_once_after_rest
                 v
             })
             .collect();
-        let mut publisher = Publisher::start(dir.path(), relay, &json!(actions));
-        trigger.wait_log("publisher connected", 1, T);
-        publisher.go();
-        util::wait_for("the fast builds' jobs", T, || {
-            (received(&master).len() == want_fast.len()).then_some(())
-        });
+        let _publisher = w.publish(&trigger, json!(actions), 1);
+        wait_jobs(&w.master, "the fast builds' jobs", want_fast.len());
         util::wait_for("the slow builds held in the inbox", T, || {
-            (count_rows(&state, "inbox") == slow.len() as i64 && !git.waits().is_empty())
+            (count_rows(&state, "inbox") == slow.len() as i64 && !w.git.waits().is_empty())
                 .then_some(())
         });
         trigger.guard.signal(libc::SIGKILL);
         trigger.guard.wait_exit(T);
     }
     assert_eq!(count_rows(&state, "inbox"), slow.len() as i64);
-    let waits_before = git.waits().len();
+    let waits_before = w.git.waits().len();
 
-    let trigger = Trigger::start_with_env(&cfg, &[git.path_env()]);
+    let trigger = Trigger::start_with_env(&w.cfg, &[w.git.path_env()]);
     trigger.wait_log("resuming messages left in the inbox", 1, T);
     util::wait_for("the restarted trigger's discover to hang", T, || {
-        (git.waits().len() > waits_before).then_some(())
+        (w.git.waits().len() > waits_before).then_some(())
     });
-    git.gate.open();
+    w.git.gate.open();
     let mut want = want_fast.clone();
     want.extend(slow.iter().flat_map(|n| expected(n)));
-    util::wait_for("every job", T, || {
-        (received(&master).len() == want.len()).then_some(())
-    });
-    util::wait_for("outbox and inbox empty", T, || {
-        (count_rows(&state, "jobs") == 0 && count_rows(&state, "inbox") == 0).then_some(())
-    });
-    let got = received(&master);
-    assert_eq!(got.keys().cloned().collect::<BTreeSet<_>>(), want);
-    assert!(
-        got.values().all(|n| *n == 1),
-        "a job arrived twice: {got:?}"
-    );
-    assert_eq!(master.submissions().len(), want.len());
+    wait_jobs(&w.master, "every job", want.len());
+    w.wait_outbox_and_inbox_empty();
+    assert_each_once(&w.master, &want);
+    assert_eq!(w.master.submissions().len(), want.len());
     drop(trigger);
 }
 
 #[test]
 fn a_discover_past_its_timeout_is_killed_and_counted_and_the_message_still_finishes() {
-    let dir = tempfile::tempdir().unwrap();
-    let slow_repo = task_repo(dir.path(), "slow-dist-git");
-    let fast_repo = task_repo(dir.path(), "fast-tasks");
     // The gate is never opened: only the timeout can end the discover.
-    let git = SlowGit::new(dir.path(), "slow-dist-git");
-    let (relay, mport, hport) = (util::free_port(), util::free_port(), util::free_port());
-    let master = StandInMaster::start(mport);
-    let cfg = write_config(
-        dir.path(),
-        relay,
-        &master.url(),
-        &rules(dir.path(), &slow_repo, &fast_repo),
-        &format!("http:\n  listen: 127.0.0.1:{hport}\ndiscover_timeout_secs: 1\n"),
-    );
-    let trigger = Trigger::start_with_env(&cfg, &[git.path_env()]);
-    trigger.wait_log("SUB bound", 1, T);
-    let mut publisher = Publisher::start(
-        dir.path(),
-        relay,
-        &json!([envelope("slow-1"), envelope("pkg10")]),
-    );
-    trigger.wait_log("publisher connected", 1, T);
-    publisher.go();
+    let w = World::new(Some("discover_timeout_secs: 1\n"));
+    let trigger = w.start_trigger();
+    let _publisher = w.publish(&trigger, json!([envelope("slow-1"), envelope("pkg10")]), 1);
 
     trigger.wait_log("discover timed out", 1, T);
     let line = trigger
@@ -347,12 +364,12 @@ fn a_discover_past_its_timeout_is_killed_and_counted_and_the_message_still_finis
         .unwrap()
         .to_string();
     assert!(
-        line.contains(&slow_repo.display().to_string()),
+        line.contains(&w.slow_repo.display().to_string()),
         "the log line names the repository: {line}"
     );
     assert!(line.contains("killed"), "{line}");
     // The git (and the wrapper waiting at the gate, in its process group) is gone.
-    let waits = git.waits();
+    let waits = w.git.waits();
     assert_eq!(waits.len(), 1);
     util::wait_for("the waiting git to be gone", T, || {
         (!alive(waits[0])).then_some(())
@@ -361,65 +378,31 @@ fn a_discover_past_its_timeout_is_killed_and_counted_and_the_message_still_finis
     // The message still finishes: its other jobs arrive, the failed discover makes none.
     let mut want: BTreeSet<(String, String)> = expected("pkg10").into_iter().collect();
     want.insert((item("slow-1"), "rpmlint".into()));
-    util::wait_for("the remaining jobs", T, || {
-        (received(&master).len() == want.len()).then_some(())
+    wait_jobs(&w.master, "the remaining jobs", want.len());
+    assert_eq!(job_set(&w.master), want);
+    let m = wait_metrics(w.hport, "inbox empty", |t| {
+        metric(t, "taskotron_trigger_inbox_depth") == 0.0
     });
-    assert_eq!(
-        received(&master).keys().cloned().collect::<BTreeSet<_>>(),
-        want
-    );
-    let m = util::wait_for("inbox empty", T, || {
-        let t = scrape(hport);
-        (metric(&t, "taskotron_trigger_inbox_depth") == 0.0).then_some(t)
-    });
-    assert_eq!(
-        metric(&m, "taskotron_trigger_discover_timeouts_total"),
-        1.0,
-        "{m}"
-    );
-    assert_eq!(
-        metric(&m, "taskotron_trigger_discover_in_flight"),
-        0.0,
-        "{m}"
-    );
+    assert_metric(&m, "taskotron_trigger_discover_timeouts_total", 1.0);
+    assert_metric(&m, "taskotron_trigger_discover_in_flight", 0.0);
 }
 
 #[test]
 fn a_full_inbox_drops_visibly_and_the_bus_is_still_read() {
-    let dir = tempfile::tempdir().unwrap();
-    let slow_repo = task_repo(dir.path(), "slow-dist-git");
-    let fast_repo = task_repo(dir.path(), "fast-tasks");
-    let mut git = SlowGit::new(dir.path(), "slow-dist-git");
-    let (relay, mport, hport) = (util::free_port(), util::free_port(), util::free_port());
-    let master = StandInMaster::start(mport);
-    let cfg = write_config(
-        dir.path(),
-        relay,
-        &master.url(),
-        &rules(dir.path(), &slow_repo, &fast_repo),
-        &format!("http:\n  listen: 127.0.0.1:{hport}\ninbox_capacity: 3\n"),
-    );
-    let trigger = Trigger::start_with_env(&cfg, &[git.path_env()]);
-    trigger.wait_log("SUB bound", 1, T);
+    let mut w = World::new(Some("inbox_capacity: 3\n"));
+    let trigger = w.start_trigger();
     // Six builds whose discovers hang: three fit in the inbox, three are dropped.
     let slow: Vec<String> = (0..6).map(|i| format!("slow{i}")).collect();
-    let mut publisher = Publisher::start(
-        dir.path(),
-        relay,
-        &json!(slow.iter().map(|n| envelope(n)).collect::<Vec<_>>()),
+    let _publisher = w.publish(
+        &trigger,
+        json!(slow.iter().map(|n| envelope(n)).collect::<Vec<_>>()),
+        1,
     );
-    trigger.wait_log("publisher connected", 1, T);
-    publisher.go();
-    let m = util::wait_for("drops counted", T, || {
-        let t = scrape(hport);
-        (metric(&t, "taskotron_trigger_inbox_dropped_total") == 3.0).then_some(t)
+    let m = wait_metrics(w.hport, "drops counted", |t| {
+        metric(t, "taskotron_trigger_inbox_dropped_total") == 3.0
     });
-    assert_eq!(metric(&m, "taskotron_trigger_inbox_depth"), 3.0, "{m}");
-    assert_eq!(
-        metric(&m, "taskotron_trigger_inbox_received_total"),
-        3.0,
-        "{m}"
-    );
+    assert_metric(&m, "taskotron_trigger_inbox_depth", 3.0);
+    assert_metric(&m, "taskotron_trigger_inbox_received_total", 3.0);
     trigger.wait_log("inbox full (inbox_capacity): message dropped", 3, T);
     for n in &slow[3..] {
         assert!(
@@ -432,20 +415,11 @@ fn a_full_inbox_drops_visibly_and_the_bus_is_still_read() {
     }
 
     // Processing catches up; the socket was read all along, so new messages get through.
-    git.gate.open();
+    w.git.gate.open();
     let mut want: BTreeSet<(String, String)> = slow[..3].iter().flat_map(|n| expected(n)).collect();
-    util::wait_for("the stored builds' jobs", T, || {
-        (received(&master).len() == want.len()).then_some(())
-    });
-    let mut more = Publisher::start(dir.path(), relay, &json!([envelope("pkg7")]));
-    trigger.wait_log("publisher connected", 2, T);
-    more.go();
+    wait_jobs(&w.master, "the stored builds' jobs", want.len());
+    let _more = w.publish(&trigger, json!([envelope("pkg7")]), 2);
     want.extend(expected("pkg7"));
-    util::wait_for("the later build's job", T, || {
-        (received(&master).len() == want.len()).then_some(())
-    });
-    assert_eq!(
-        received(&master).keys().cloned().collect::<BTreeSet<_>>(),
-        want
-    );
+    wait_jobs(&w.master, "the later build's job", want.len());
+    assert_eq!(job_set(&w.master), want);
 }

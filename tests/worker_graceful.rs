@@ -15,23 +15,10 @@ use std::path::Path;
 use std::time::Duration;
 
 use taskotron_common::protocol::{CommandArgs, CommandLine, Op, Response, ShellArgs, Value};
-use worker_support::fake_master::{Conn, FakeMaster};
+use worker_support::fake_master::{Conn, FakeMaster, Trace};
 use worker_support::OurWorker;
 
 const T: Duration = Duration::from_secs(30);
-
-async fn setup(tmp: &Path, overrides: &str) -> (FakeMaster, OurWorker, Conn) {
-    let fm = FakeMaster::bind().await;
-    let worker = OurWorker::start(tmp, fm.port, overrides);
-    let mut conn = fm.accept().await;
-    let r = conn
-        .call(Op::Print {
-            message: "attached".into(),
-        })
-        .await;
-    assert_eq!(r.result, Value::Nil);
-    (fm, worker, conn)
-}
 
 fn shell(worker: &OurWorker, script: &str) -> CommandArgs {
     let wd = format!("{}/b/build", worker.basedir.display());
@@ -62,6 +49,43 @@ fn wait_log(worker: &OurWorker, what: &str) {
     });
 }
 
+/// Opens the gate of command `id` (started by [`start_gated`]) and collects it: it exits 0.
+async fn finish_gated(conn: &mut Conn, id: &str, seq: u64, tmp: &Path) -> Trace {
+    std::fs::remove_file(tmp.join("gate")).unwrap();
+    let t = conn.collect(id, Some(seq), |_| {}).await;
+    assert_eq!(t.rc(), Some(0));
+    t
+}
+
+/// A worker with gated command "1" running that, on SIGTERM, asked to shut down gracefully
+/// and had it accepted. Returns command "1"'s seq_number too.
+async fn draining(tmp: &Path) -> (FakeMaster, OurWorker, Conn, u64) {
+    let (fm, worker, mut conn) = FakeMaster::with_attached_worker(tmp, "").await;
+    let seq = start_gated(&mut conn, &worker, "1", tmp).await;
+    sigterm_and_answer(&worker, &mut conn, |s| Some(Response::ok(s, Value::Nil))).await;
+    wait_log(&worker, "draining:");
+    (fm, worker, conn, seq)
+}
+
+/// A worker that will not take new work: command "2" is refused, the running gated command
+/// "1" (`seq`) still finishes, and then the worker exits 0.
+async fn refuses_new_then_finishes_and_exits(
+    conn: &mut Conn,
+    worker: &mut OurWorker,
+    seq: u64,
+    tmp: &Path,
+) {
+    let r = conn
+        .call(shell(worker, "true").start_command("2", None))
+        .await;
+    assert!(
+        r.error_text().is_some_and(|e| e.contains("shutting down")),
+        "{r:?}"
+    );
+    finish_gated(conn, "1", seq, tmp).await;
+    assert_eq!(worker.proc.wait_exit(T).code(), Some(0));
+}
+
 /// SIGTERM, then the worker's `graceful_shutdown` request, answered with `resp(seq)`.
 async fn sigterm_and_answer(
     worker: &OurWorker,
@@ -78,13 +102,8 @@ async fn sigterm_and_answer(
 #[tokio::test(flavor = "multi_thread")]
 async fn accepted_graceful_shutdown_runs_the_rest_of_the_build_until_shutdown() {
     let tmp = tempfile::tempdir().unwrap();
-    let (_fm, mut worker, mut conn) = setup(tmp.path(), "").await;
-    let seq = start_gated(&mut conn, &worker, "1", tmp.path()).await;
-    sigterm_and_answer(&worker, &mut conn, |s| Some(Response::ok(s, Value::Nil))).await;
-    wait_log(&worker, "draining:");
-    std::fs::remove_file(tmp.path().join("gate")).unwrap();
-    let t = conn.collect("1", Some(seq), |_| {}).await;
-    assert_eq!(t.rc(), Some(0));
+    let (_fm, mut worker, mut conn, seq) = draining(tmp.path()).await;
+    let t = finish_gated(&mut conn, "1", seq, tmp.path()).await;
     assert!(t.text("stdout").contains("step-1-done"));
     // The next step of the build is accepted and runs.
     let cmd = shell(&worker, "echo step-2-done");
@@ -104,10 +123,7 @@ async fn accepted_graceful_shutdown_runs_the_rest_of_the_build_until_shutdown() 
 #[tokio::test(flavor = "multi_thread")]
 async fn draining_worker_exits_instead_of_reconnecting_when_the_master_goes_away() {
     let tmp = tempfile::tempdir().unwrap();
-    let (fm, mut worker, mut conn) = setup(tmp.path(), "").await;
-    start_gated(&mut conn, &worker, "1", tmp.path()).await;
-    sigterm_and_answer(&worker, &mut conn, |s| Some(Response::ok(s, Value::Nil))).await;
-    wait_log(&worker, "draining:");
+    let (fm, mut worker, conn, _seq) = draining(tmp.path()).await;
     drop(conn); // the master goes away mid-build
     assert_eq!(worker.proc.wait_exit(T).code(), Some(0));
     let log = worker.log_text();
@@ -121,41 +137,19 @@ async fn draining_worker_exits_instead_of_reconnecting_when_the_master_goes_away
 #[tokio::test(flavor = "multi_thread")]
 async fn second_sigterm_while_draining_finishes_only_the_running_command() {
     let tmp = tempfile::tempdir().unwrap();
-    let (_fm, mut worker, mut conn) = setup(tmp.path(), "").await;
-    let seq = start_gated(&mut conn, &worker, "1", tmp.path()).await;
-    sigterm_and_answer(&worker, &mut conn, |s| Some(Response::ok(s, Value::Nil))).await;
-    wait_log(&worker, "draining:");
+    let (_fm, mut worker, mut conn, seq) = draining(tmp.path()).await;
     worker.proc.signal(libc::SIGTERM);
     wait_log(&worker, "second SIGTERM: finishing running commands");
-    let r = conn
-        .call(shell(&worker, "true").start_command("2", None))
-        .await;
-    assert!(
-        r.error_text().is_some_and(|e| e.contains("shutting down")),
-        "{r:?}"
-    );
-    std::fs::remove_file(tmp.path().join("gate")).unwrap();
-    let t = conn.collect("1", Some(seq), |_| {}).await;
-    assert_eq!(t.rc(), Some(0));
-    assert_eq!(worker.proc.wait_exit(T).code(), Some(0));
+    refuses_new_then_finishes_and_exits(&mut conn, &mut worker, seq, tmp.path()).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn unanswered_graceful_shutdown_falls_back_after_graceful_timeout() {
     let tmp = tempfile::tempdir().unwrap();
-    let (_fm, mut worker, mut conn) = setup(tmp.path(), "graceful_timeout: 0.5\n").await;
+    let (_fm, mut worker, mut conn) =
+        FakeMaster::with_attached_worker(tmp.path(), "graceful_timeout: 0.5\n").await;
     let seq = start_gated(&mut conn, &worker, "1", tmp.path()).await;
     sigterm_and_answer(&worker, &mut conn, |_| None).await;
     wait_log(&worker, "no answer to graceful_shutdown");
-    let r = conn
-        .call(shell(&worker, "true").start_command("2", None))
-        .await;
-    assert!(
-        r.error_text().is_some_and(|e| e.contains("shutting down")),
-        "{r:?}"
-    );
-    std::fs::remove_file(tmp.path().join("gate")).unwrap();
-    let t = conn.collect("1", Some(seq), |_| {}).await;
-    assert_eq!(t.rc(), Some(0));
-    assert_eq!(worker.proc.wait_exit(T).code(), Some(0));
+    refuses_new_then_finishes_and_exits(&mut conn, &mut worker, seq, tmp.path()).await;
 }

@@ -19,15 +19,7 @@ use worker_support::OurWorker;
 
 /// Starts a worker against a fresh fake master and runs Buildbot's setup handshake.
 async fn setup(tmp: &std::path::Path) -> (FakeMaster, OurWorker, Conn) {
-    let fm = FakeMaster::bind().await;
-    let worker = OurWorker::start(tmp, fm.port, "");
-    let mut conn = fm.accept().await;
-    let r = conn
-        .call(Op::Print {
-            message: "attached".into(),
-        })
-        .await;
-    assert_eq!(r.result, Value::Nil);
+    let (fm, worker, mut conn) = FakeMaster::with_attached_worker(tmp, "").await;
     let r = conn
         .call(Op::SetWorkerSettings(WorkerSettings::default()))
         .await;

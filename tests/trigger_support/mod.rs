@@ -250,6 +250,22 @@ fn rand_suffix() -> u128 {
         .as_nanos()
 }
 
+/// Runs the real `git` with `args` in `dir` (with a committer identity); panics with git's
+/// stderr if it fails.
+pub fn git(dir: &Path, args: &[&str]) {
+    let out = Command::new("git")
+        .args(["-c", "user.name=t", "-c", "user.email=t@t"])
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// Counts rows of a table in the trigger's SQLite state.
 pub fn count_rows(state_dir: &Path, table: &str) -> i64 {
     let conn = rusqlite::Connection::open(state_dir.join("trigger.sqlite")).unwrap();

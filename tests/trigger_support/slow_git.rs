@@ -10,6 +10,8 @@ use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use super::git;
+
 /// A lock file held exclusively by the test until [`Gate::open`].
 pub struct Gate {
     pub path: PathBuf,
@@ -104,23 +106,9 @@ pub fn task_repo(dir: &Path, name: &str) -> PathBuf {
     let repo = dir.join(name);
     std::fs::create_dir_all(&repo).unwrap();
     std::fs::write(repo.join("runtask.yml"), "name: x\n").unwrap();
-    for args in [
-        &["init", "-q", "-b", "master"][..],
-        &["add", "runtask.yml"],
-        &["commit", "-q", "-m", "formula"],
-    ] {
-        let out = Command::new("git")
-            .args(["-c", "user.name=t", "-c", "user.email=t@t"])
-            .args(args)
-            .current_dir(&repo)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "git {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
+    git(&repo, &["init", "-q", "-b", "master"]);
+    git(&repo, &["add", "runtask.yml"]);
+    git(&repo, &["commit", "-q", "-m", "formula"]);
     repo
 }
 

@@ -31,6 +31,24 @@ impl FakeMaster {
         FakeMaster { listener, port }
     }
 
+    /// A fresh fake master with our worker (config `overrides`, basedir under `root`)
+    /// connected to it, after the first step of Buildbot's setup: `print("attached")`.
+    pub async fn with_attached_worker(
+        root: &std::path::Path,
+        overrides: &str,
+    ) -> (FakeMaster, super::OurWorker, Conn) {
+        let fm = FakeMaster::bind().await;
+        let worker = super::OurWorker::start(root, fm.port, overrides);
+        let mut conn = fm.accept().await;
+        let r = conn
+            .call(Op::Print {
+                message: "attached".into(),
+            })
+            .await;
+        assert_eq!(r.result, Value::Nil);
+        (fm, worker, conn)
+    }
+
     /// Accepts the next worker connection.
     // The handshake callback's Result type is fixed by tungstenite.
     #[allow(clippy::result_large_err)]
