@@ -1,11 +1,7 @@
-//! Step logs on disk: `<data_dir>/logs/<job uuid>/<logid>-<slug>.log`, one line per output line,
-//! each with Buildbot's `h`/`o`/`e` stream prefix, plus a sidecar `.idx` with the byte offset of
-//! every 1024th line so a page in the middle of a 50 MB log is one seek away.
-//!
-//! Why files and not SQLite rows: a build streaming output used to write every chunk under the
-//! database lock, and 20 such builds delayed everyone else's dispatch (issue 5's log flood). An
-//! append to a file needs no lock shared with the scheduler. The database keeps the metadata
-//! (`logs` row: name, path, line count, complete).
+//! Large step logs on disk: `<data_dir>/logs/<job uuid>/<logid>-<slug>.log`, one line per output
+//! line, each with Buildbot's `h`/`o`/`e` stream prefix, plus a sidecar `.idx` with the byte
+//! offset of every 1024th line so a page in the middle of a 50 MB log is one seek away. (Small
+//! logs stay in SQLite; `logs.rs` decides when a log moves here.)
 //!
 //! Only the writer appends, always whole lines; a reader ignores a trailing partial line (a
 //! write in progress, or a write torn by a crash) and a writer reopening a log truncates it.
@@ -18,26 +14,44 @@ use std::path::{Path, PathBuf};
 const INDEX_EVERY: u64 = 1024;
 
 /// The open, append-only end of one log file.
-pub struct LogWriter {
-    pub logid: i64,
+pub struct LogFile {
     path: PathBuf,
     file: File,
     index: File,
     /// Lines and bytes in the file so far.
     lines: u64,
     bytes: u64,
-    /// Line count last written to the database (it is updated in batches, not per chunk).
-    pub(super) synced_lines: u64,
-    pub(super) synced_at: std::time::Instant,
-    /// Set after a failed write (disk full): the rest of the output is dropped, reported once.
-    pub(super) failed: bool,
 }
 
-impl LogWriter {
-    /// Opens `path` for appending, creating it (and its directory) if needed. An existing file
-    /// (a step that logs to the same name twice, or a log cut by a crash) is re-scanned so the
-    /// line count and index continue from what is really there.
-    pub fn open(logid: i64, path: &Path) -> io::Result<LogWriter> {
+impl LogFile {
+    /// A new, empty log file at `path` (an existing one is truncated), its directory created.
+    pub fn create(path: &Path) -> io::Result<LogFile> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let file = OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(true)
+            .open(path)?;
+        let index = OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(true)
+            .open(index_path(path))?;
+        Ok(LogFile {
+            path: path.to_path_buf(),
+            file,
+            index,
+            lines: 0,
+            bytes: 0,
+        })
+    }
+
+    /// Opens an existing log file for appending (a step that logs to the same name twice, or a
+    /// log cut by a crash): a torn last line is cut off, and the line count and index are
+    /// rebuilt from what is really there. A missing file is created.
+    pub fn open(path: &Path) -> io::Result<LogFile> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
         }
@@ -46,35 +60,27 @@ impl LogWriter {
             .read(true)
             .append(true)
             .open(path)?;
+        let mut existing = Vec::new();
+        file.read_to_end(&mut existing)?;
+        let whole = existing
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |i| i + 1);
+        file.set_len(whole as u64)?;
         let index = OpenOptions::new()
             .create(true)
             .write(true)
             .truncate(true)
             .open(index_path(path))?;
-        let mut w = LogWriter {
-            logid,
+        let mut f = LogFile {
             path: path.to_path_buf(),
-            file: file.try_clone()?,
+            file,
             index,
             lines: 0,
             bytes: 0,
-            synced_lines: 0,
-            synced_at: std::time::Instant::now(),
-            failed: false,
         };
-        if file.metadata()?.len() > 0 {
-            let mut existing = Vec::new();
-            file.seek(SeekFrom::Start(0))?;
-            file.read_to_end(&mut existing)?;
-            let whole = existing
-                .iter()
-                .rposition(|&b| b == b'\n')
-                .map_or(0, |i| i + 1);
-            w.file.set_len(whole as u64)?;
-            w.record(&existing[..whole])?;
-        }
-        w.synced_lines = w.lines;
-        Ok(w)
+        f.record(&existing[..whole])?;
+        Ok(f)
     }
 
     /// Appends whole lines (`content` ends with a newline, or a newline is added) and returns
@@ -227,7 +233,7 @@ mod tests {
     fn pages_through_the_index_match_a_plain_scan() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("u/1-stdio.log");
-        let mut w = LogWriter::open(1, &path).unwrap();
+        let mut w = LogFile::open(&path).unwrap();
         // Odd chunk sizes so index entries fall inside chunks.
         let all = numbered(5000);
         let mut rest = all.as_str();
@@ -251,7 +257,7 @@ mod tests {
     fn a_torn_last_line_is_hidden_then_truncated_on_reopen() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("2-stdio.log");
-        let mut w = LogWriter::open(2, &path).unwrap();
+        let mut w = LogFile::open(&path).unwrap();
         w.append(&numbered(2000)).unwrap();
         drop(w);
         // A crash in the middle of a write leaves half a line behind.
@@ -263,7 +269,7 @@ mod tests {
             .unwrap();
         assert_eq!(read_lines(&path, 1999, 5).unwrap(), vec!["oline 1999"]);
         assert!(read_all(&path).unwrap().ends_with("oline 1999\n"));
-        let mut w = LogWriter::open(2, &path).unwrap();
+        let mut w = LogFile::open(&path).unwrap();
         assert_eq!(w.lines(), 2000);
         w.append("onext").unwrap();
         assert_eq!(read_lines(&path, 1999, 5).unwrap(), ["oline 1999", "onext"]);
@@ -293,7 +299,7 @@ mod tests {
                 .collect();
             let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
             // Cut the text into chunks of whole lines at the given byte sizes.
-            let mut w = LogWriter::open(1, &path).unwrap();
+            let mut w = LogFile::open(&path).unwrap();
             let mut rest = text.as_str();
             let mut i = 0;
             let mut written_lines = 0;
@@ -309,7 +315,7 @@ mod tests {
                 i += 1;
                 if reopen_at.is_some_and(|r| r <= written_lines) && i % 3 == 0 {
                     drop(w);
-                    w = LogWriter::open(1, &path).unwrap();
+                    w = LogFile::open(&path).unwrap();
                 }
             }
             proptest::prop_assert_eq!(w.lines() as usize, lines.len());

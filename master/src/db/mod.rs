@@ -20,7 +20,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use rusqlite::Connection;
 
-pub use logfile::LogWriter;
+pub use logs::LogWriter;
 pub use read::{Filter, Listing, Page};
 pub use retention::ExpiredLog;
 pub use ui::{BuildInfo, JobQuery, JobRow, JobState, LogContext, LogInfo, StepInfo};

@@ -182,13 +182,8 @@ fn logs_keep_buildbot_prefixes_and_line_counts() {
         "ohello\nebad\nhprogram finished with exit code 0\n"
     );
     assert!(db.log_lines(logid, 2, 10).unwrap().1, "complete");
-    // The content is a file named by the job's uuid, beside the database.
-    let file = _d
-        .path()
-        .join("logs")
-        .join("a")
-        .join(format!("{logid}-taskotron_log.log"));
-    assert!(file.is_file(), "{}", file.display());
+    // A small log stays inline: no file for it.
+    assert!(!_d.path().join("logs").exists());
     let changes = db.changes_json(&Filter::default()).unwrap();
     assert_eq!(changes[0]["sourcestamp"]["project"], "rpmcheck");
     assert_eq!(changes[0]["properties"], json!({}));
@@ -205,10 +200,15 @@ fn logs_left_open_by_a_crash_get_their_real_line_count() {
     let logid = log.logid;
     let text: String = (0..3000).map(|i| format!("oline {i}\n")).collect();
     db.append_log(&mut log, &text).unwrap();
-    drop(log); // the master died: no finish_log
-    assert_eq!(db.close_abandoned_logs().unwrap(), 1);
+    db.append_log(&mut log, &text).unwrap();
+    db.append_log(&mut log, &text).unwrap();
+    assert!(log.file().is_some(), "past SPILL_BYTES: a file");
+    let mut small = db.add_log(step, "small").unwrap();
+    db.append_log(&mut small, "ohi\n").unwrap();
+    drop((log, small)); // the master died: no finish_log
+    assert_eq!(db.close_abandoned_logs().unwrap(), 2);
     let logs = db.logs_json(&Filter::by("logid", logid)).unwrap();
-    assert_eq!(logs[0]["num_lines"], 3000);
+    assert_eq!(logs[0]["num_lines"], 9000);
     assert_eq!(logs[0]["complete"], true);
     assert_eq!(db.close_abandoned_logs().unwrap(), 0);
 }
@@ -269,9 +269,17 @@ fn janitor_prunes_only_finished_jobs_past_the_horizon() {
         let s = db.submit(&req(uuid, uuid, 0, false)).unwrap();
         let b = db.start_build(s.brid, w, &Map::new()).unwrap().unwrap();
         let step = db.add_step(b.buildid, 0, "runtask").unwrap();
+        // "old" and "new" grow into files, "mid" and "running" stay inline.
         let mut log = db.add_log(step, "stdio").unwrap();
-        db.append_log(&mut log, "oline\n").unwrap();
-        logs.insert(uuid, (log.logid, log.path().to_path_buf()));
+        let big = matches!(uuid, "old" | "new");
+        let line = if big {
+            "o".repeat(70_000)
+        } else {
+            "oline".into()
+        };
+        db.append_log(&mut log, &format!("{line}\n")).unwrap();
+        assert_eq!(log.file().is_some(), big);
+        logs.insert(uuid, (log.logid, log.file().map(|p| p.to_path_buf())));
         db.finish_log(log).unwrap();
         std::fs::create_dir_all(cfg.artifacts_dir().join(uuid).join("taskotron")).unwrap();
         std::fs::write(
@@ -302,7 +310,10 @@ fn janitor_prunes_only_finished_jobs_past_the_horizon() {
         "logs of old+mid, artifacts of old"
     );
     assert!(dry.log_bytes > 0 && dry.artifact_bytes == 1);
-    assert!(logs["old"].1.exists(), "a dry run deletes nothing");
+    assert!(
+        logs["old"].1.as_ref().unwrap().exists(),
+        "a dry run deletes nothing"
+    );
 
     let done = crate::janitor::prune(&db, &cfg, now(), false).unwrap();
     assert_eq!(done, dry, "the real pass does what the dry run said");
@@ -313,7 +324,9 @@ fn janitor_prunes_only_finished_jobs_past_the_horizon() {
         ("running", false),
     ] {
         let (logid, path) = &logs[uuid];
-        assert_eq!(!path.exists(), gone, "{uuid} log file");
+        if let Some(path) = path {
+            assert_eq!(!path.exists(), gone, "{uuid} log file");
+        }
         assert_eq!(
             db.log_pruned_at(*logid).unwrap().is_some(),
             gone,
@@ -328,7 +341,7 @@ fn janitor_prunes_only_finished_jobs_past_the_horizon() {
         );
     }
     assert!(
-        !logs["old"].1.parent().unwrap().exists(),
+        !logs["old"].1.as_ref().unwrap().parent().unwrap().exists(),
         "empty job log dir removed"
     );
     for (uuid, gone) in [
@@ -370,4 +383,58 @@ fn finishing_a_build_does_not_scan_the_requests() {
         plan.iter().any(|p| p.contains("buildrequests_buildset")),
         "{plan:?}"
     );
+}
+
+/// A log starts inline and moves to its file past SPILL_BYTES; readers see every line at every
+/// stage, the chunks are gone after the move, and appends continue in the file.
+#[test]
+fn a_growing_log_moves_from_sqlite_to_a_file_without_losing_a_line() {
+    let (_d, db) = db();
+    let s = db.submit(&req("grow", "i", 0, false)).unwrap();
+    let w = db.ensure_worker("w1").unwrap();
+    let b = db.start_build(s.brid, w, &Map::new()).unwrap().unwrap();
+    let step = db.add_step(b.buildid, 0, "runtask").unwrap();
+    let mut log = db.add_log(step, "stdio").unwrap();
+    let mut all = Vec::new();
+    let mut i = 0;
+    while all.len() < 5000 {
+        let chunk: Vec<String> = (0..100)
+            .map(|k| format!("oline {} {}", i * 100 + k, "x".repeat(20)))
+            .collect();
+        db.append_log(&mut log, &(chunk.join("\n") + "\n")).unwrap();
+        all.extend(chunk);
+        i += 1;
+        let (lines, _) = db.log_lines(log.logid, 0, usize::MAX).unwrap();
+        assert_eq!(
+            lines,
+            all,
+            "after {} lines (file: {:?})",
+            all.len(),
+            log.file()
+        );
+    }
+    let file = log.file().expect("moved to a file").to_path_buf();
+    let chunks: i64 = db
+        .lock()
+        .query_row(
+            "SELECT COUNT(*) FROM logchunks WHERE logid = ?1",
+            [log.logid],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(chunks, 0, "inline chunks dropped after the move");
+    let logid = log.logid;
+    db.finish_log(log).unwrap();
+    assert_eq!(
+        db.logs_json(&Filter::by("logid", logid)).unwrap()[0]["num_lines"],
+        5000
+    );
+    let text: String = all.iter().map(|l| format!("{l}\n")).collect();
+    assert_eq!(std::fs::read_to_string(file).unwrap(), text);
+    assert_eq!(db.log_content(logid).unwrap(), text);
+    // A second command logging to the same name continues the same file.
+    let mut again = db.add_log(step, "stdio").unwrap();
+    assert_eq!(again.lines(), 5000);
+    db.append_log(&mut again, "onext").unwrap();
+    assert_eq!(db.log_lines(logid, 5000, 10).unwrap().0, ["onext"]);
 }
