@@ -147,17 +147,7 @@ fn prune_deletes_old_logs_and_artifacts_while_the_master_runs() {
     env.post_change("old-1", "foo-1.0-1.fc40");
     let b = env.wait_done("old-1", Duration::from_secs(90));
     assert_eq!(b["results"], 0);
-    let buildid = b["buildid"].as_i64().unwrap();
-    let steps = env.get(&format!("/api/v2/builds/{buildid}/steps"));
-    let runtask = steps["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["name"] == "runtask")
-        .unwrap()["number"]
-        .clone();
-    let logs = env.get(&format!("/api/v2/builds/{buildid}/steps/{runtask}/logs"));
-    let logid = logs["logs"][0]["logid"].as_i64().unwrap();
+    let logid = master_support::runtask_stdio(&env, b["buildid"].as_i64().unwrap()).unwrap();
     let content = |env: &Env| {
         env.get(&format!("/api/v2/logs/{logid}/contents"))["logchunks"][0]["content"]
             .as_str()

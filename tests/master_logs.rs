@@ -33,25 +33,6 @@ fn loadgen(env: &Env, run_id: &str, workers: usize, flood_mb: u64) -> Command {
     cmd
 }
 
-/// The logid of the stdio log of the step named `runtask` in a build.
-fn runtask_stdio(env: &Env, buildid: i64) -> Option<i64> {
-    let steps = env.get(&format!("/api/v2/builds/{buildid}/steps"));
-    let step = steps["steps"]
-        .as_array()?
-        .iter()
-        .find(|s| s["name"] == "runtask")?
-        .clone();
-    let logs = env.get(&format!(
-        "/api/v2/builds/{buildid}/steps/{}/logs",
-        step["number"]
-    ));
-    logs["logs"]
-        .as_array()?
-        .iter()
-        .find(|l| l["name"] == "stdio")?["logid"]
-        .as_i64()
-}
-
 fn contents(env: &Env, logid: i64, query: &str) -> String {
     let v = env.get(&format!("/api/v2/logs/{logid}/contents{query}"));
     v["logchunks"][0]["content"].as_str().unwrap().to_string()
@@ -82,7 +63,7 @@ fn streamed_logs_are_complete_and_pageable() {
     for uuid in ["logs-flood-000000", "logs-flood-000001"] {
         let (_, b) = builds.iter().find(|(u, _)| u == uuid).expect(uuid);
         assert_eq!(b["results"], 0, "{uuid}: {b}");
-        let logid = runtask_stdio(&env, b["buildid"].as_i64().unwrap()).unwrap();
+        let logid = master_support::runtask_stdio(&env, b["buildid"].as_i64().unwrap()).unwrap();
         let row = log_row(&env, logid);
         assert_eq!(row["complete"], true);
         let full = contents(&env, logid, "");

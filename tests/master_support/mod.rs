@@ -380,3 +380,22 @@ pub fn steps(env: &Env, buildid: i64) -> Vec<(String, i64)> {
         })
         .collect()
 }
+
+/// The logid of the `stdio` log of a build's `runtask` step.
+pub fn runtask_stdio(env: &Env, buildid: i64) -> Option<i64> {
+    let steps = env.get(&format!("/api/v2/builds/{buildid}/steps"));
+    let step = steps["steps"]
+        .as_array()?
+        .iter()
+        .find(|s| s["name"] == "runtask")?
+        .clone();
+    let logs = env.get(&format!(
+        "/api/v2/builds/{buildid}/steps/{}/logs",
+        step["number"]
+    ));
+    logs["logs"]
+        .as_array()?
+        .iter()
+        .find(|l| l["name"] == "stdio")?["logid"]
+        .as_i64()
+}

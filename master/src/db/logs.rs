@@ -116,10 +116,7 @@ impl Db {
         open: fn(&std::path::Path) -> std::io::Result<LogFile>,
     ) -> Result<LogFile, DbError> {
         let path = self.logs_dir.join(relative);
-        open(&path).map_err(|source| DbError::LogFile {
-            path: path.display().to_string(),
-            source,
-        })
+        open(&path).map_err(DbError::log_file(&path))
     }
 
     /// Appends whole lines, each already prefixed with `h`/`o`/`e` for stdio logs (a missing
@@ -177,12 +174,8 @@ impl Db {
     fn spill(&self, w: &mut LogWriter, content: &str) -> Result<(), DbError> {
         let inline = inline_content(&self.lock(), w.logid)?;
         let mut file = self.log_file(&w.relative, LogFile::create)?;
-        let io_err = |source, f: &LogFile| DbError::LogFile {
-            path: f.path().display().to_string(),
-            source,
-        };
-        file.append(&inline).map_err(|e| io_err(e, &file))?;
-        let lines = file.append(content).map_err(|e| io_err(e, &file))?;
+        let appended = file.append(&inline).and_then(|_| file.append(content));
+        let lines = appended.map_err(DbError::log_file(file.path()))?;
         {
             let mut c = self.lock();
             let tx = c.transaction()?;
@@ -203,10 +196,8 @@ impl Db {
         let Some(file) = w.file.as_mut() else {
             return Ok(());
         };
-        let lines = file.append(content).map_err(|source| DbError::LogFile {
-            path: file.path().display().to_string(),
-            source,
-        })?;
+        let appended = file.append(content);
+        let lines = appended.map_err(DbError::log_file(file.path()))?;
         w.lines = lines;
         if lines != w.synced_lines && w.synced_at.elapsed() >= LINE_COUNT_EVERY {
             self.lock()
@@ -254,39 +245,36 @@ impl Db {
         Ok(open.len())
     }
 
-    /// Where a log's content is: `None` if there is no such log, `Some(None)` for a log kept
-    /// inline in `logchunks`.
-    fn log_path(&self, logid: i64) -> Result<Option<Option<PathBuf>>, DbError> {
-        let path: Option<Option<String>> = self
-            .lock()
+    /// Reads a log's content from wherever it is: `inline` runs on its `logchunks` under the
+    /// same lock that found it has no file (a move to a file is one transaction, so the two
+    /// cannot disagree); `from_file` reads its file. `None` if there is no such log.
+    fn read_log<T>(
+        &self,
+        logid: i64,
+        inline: impl FnOnce(&rusqlite::Connection) -> Result<T, DbError>,
+        from_file: impl FnOnce(&std::path::Path) -> std::io::Result<T>,
+    ) -> Result<Option<T>, DbError> {
+        let c = self.lock();
+        let path: Option<Option<String>> = c
             .prepare_cached("SELECT path FROM logs WHERE logid = ?1")?
             .query_row([logid], |r| r.get(0))
             .optional()?;
-        Ok(path.map(|p| p.map(|p| self.logs_dir.join(p))))
+        match path {
+            None => Ok(None),
+            Some(None) => inline(&c).map(Some),
+            Some(Some(p)) => {
+                drop(c);
+                let path = self.logs_dir.join(p);
+                from_file(&path).map(Some).map_err(DbError::log_file(&path))
+            }
+        }
     }
 
     /// The whole log content, lines prefixed with `h`/`o`/`e` (Buildbot's logchunks format).
     pub fn log_content(&self, logid: i64) -> Result<String, DbError> {
-        match self.log_path(logid)? {
-            None => Ok(String::new()),
-            Some(Some(path)) => logfile::read_all(&path).map_err(|source| DbError::LogFile {
-                path: path.display().to_string(),
-                source,
-            }),
-            Some(None) => {
-                // Chunks and path are read under one lock: a log that moved to its file in
-                // between has a path now, and is read from the file.
-                let c = self.lock();
-                let moved: bool = c
-                    .prepare_cached("SELECT path IS NOT NULL FROM logs WHERE logid = ?1")?
-                    .query_row([logid], |r| r.get(0))?;
-                if moved {
-                    drop(c);
-                    return self.log_content(logid);
-                }
-                inline_content(&c, logid)
-            }
-        }
+        Ok(self
+            .read_log(logid, |c| inline_content(c, logid), logfile::read_all)?
+            .unwrap_or_default())
     }
 
     /// Lines `from..` of a log (0-based), at most `max` of them, each still carrying its
@@ -310,59 +298,44 @@ impl Db {
             .optional()?
             .is_some_and(|v| v != 0);
         let from = from.max(0);
-        let out = match self.log_path(logid)? {
-            None => Vec::new(),
-            Some(Some(path)) => {
-                logfile::read_lines(&path, from as u64, max).map_err(|source| DbError::LogFile {
-                    path: path.display().to_string(),
-                    source,
-                })?
-            }
-            // A log that moved to its file between the two reads is read from the file.
-            Some(None) => match self.inline_lines(logid, from, max)? {
-                Some(lines) => lines,
-                None => return self.log_lines(logid, from, max),
-            },
-        };
+        let out = self
+            .read_log(
+                logid,
+                |c| inline_lines(c, logid, from, max),
+                |path| logfile::read_lines(path, from as u64, max),
+            )?
+            .unwrap_or_default();
         let page_full = out.len() >= max;
         Ok((out, complete && !page_full))
     }
+}
 
-    /// Inline lines `from..`, or None if the log moved to a file meanwhile (its chunks are gone
-    /// and its row has a path).
-    fn inline_lines(
-        &self,
-        logid: i64,
-        from: i64,
-        max: usize,
-    ) -> Result<Option<Vec<String>>, DbError> {
-        let c = self.lock();
-        let moved: bool = c
-            .prepare_cached("SELECT path IS NOT NULL FROM logs WHERE logid = ?1")?
-            .query_row([logid], |r| r.get(0))?;
-        if moved {
-            return Ok(None);
-        }
-        let mut st = c.prepare_cached(
-            "SELECT first_line, content FROM logchunks WHERE logid = ?1 AND last_line >= ?2
-             ORDER BY first_line",
-        )?;
-        let mut rows = st.query(params![logid, from])?;
-        let mut out = Vec::new();
-        while let Some(r) = rows.next()? {
-            let first: i64 = r.get(0)?;
-            let content: String = r.get(1)?;
-            for (i, line) in content.split_inclusive('\n').enumerate() {
-                if first + i as i64 >= from && out.len() < max {
-                    out.push(line.trim_end_matches('\n').to_string());
-                }
-            }
-            if out.len() >= max {
-                break;
+/// Inline lines `from..` of a log, at most `max`, without their newlines.
+fn inline_lines(
+    c: &rusqlite::Connection,
+    logid: i64,
+    from: i64,
+    max: usize,
+) -> Result<Vec<String>, DbError> {
+    let mut st = c.prepare_cached(
+        "SELECT first_line, content FROM logchunks WHERE logid = ?1 AND last_line >= ?2
+         ORDER BY first_line",
+    )?;
+    let mut rows = st.query(params![logid, from])?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next()? {
+        let first: i64 = r.get(0)?;
+        let content: String = r.get(1)?;
+        for (i, line) in content.split_inclusive('\n').enumerate() {
+            if first + i as i64 >= from && out.len() < max {
+                out.push(line.trim_end_matches('\n').to_string());
             }
         }
-        Ok(Some(out))
+        if out.len() >= max {
+            break;
+        }
     }
+    Ok(out)
 }
 
 /// A log's inline content (its `logchunks` rows in order).

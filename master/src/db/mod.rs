@@ -90,6 +90,16 @@ pub enum DbError {
     },
 }
 
+impl DbError {
+    /// Wraps an I/O error on the log file at `path`.
+    fn log_file(path: &Path) -> impl FnOnce(std::io::Error) -> DbError + '_ {
+        move |source| DbError::LogFile {
+            path: path.display().to_string(),
+            source,
+        }
+    }
+}
+
 pub struct Db {
     conn: Mutex<Connection>,
     /// `logs/` next to the database file: step log content (see `logfile.rs`).
