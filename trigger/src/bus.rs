@@ -11,11 +11,31 @@ use tokio::sync::mpsc;
 use zeromq::prelude::*;
 use zeromq::{PubSocket, SocketEvent, SocketOptions, SubSocket, ZmqMessage};
 
-/// One message from the bus: frame 1 (topic) and frame 2 (JSON body).
-#[derive(Debug, Clone)]
+/// One message from a bus: the topic and the fedmsg envelope (JSON), and where it came from.
+#[derive(Debug)]
 pub struct BusMessage {
     pub topic: Vec<u8>,
     pub body: Vec<u8>,
+    pub origin: Origin,
+}
+
+/// Which input a message came through.
+#[derive(Debug)]
+pub enum Origin {
+    /// ZeroMQ frames 1 and 2, as received (size unchecked, signature checked when configured).
+    Zmq,
+    /// An AMQP delivery already converted ([`crate::amqp`]): its size was checked and it is
+    /// acked once the intake answers on this channel.
+    Amqp(tokio::sync::oneshot::Sender<Stored>),
+}
+
+/// What the intake did with a message, for inputs that acknowledge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stored {
+    /// In the inbox now, or already handled, or unusable: never send it again.
+    Done,
+    /// Not stored (inbox full, database error): the broker should deliver it again later.
+    Retry,
 }
 
 /// Starts one SUB socket per connect endpoint and one per bind endpoint; messages go to `tx`.
@@ -116,6 +136,7 @@ async fn receive(mut sock: SubSocket, ep: String, tx: mpsc::Sender<BusMessage>) 
                 let m = BusMessage {
                     topic: topic.to_vec(),
                     body: body.to_vec(),
+                    origin: Origin::Zmq,
                 };
                 if tx.send(m).await.is_err() {
                     return;

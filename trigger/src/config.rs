@@ -76,6 +76,8 @@ pub struct Config {
     pub signatures: SignatureConfig,
     /// Metrics and health listener (`http: {listen: 127.0.0.1:8011}`); none when absent.
     pub http: Option<crate::health::HttpConfig>,
+    /// fedora-messaging (AMQP) input; none when absent. Either or both inputs may be used.
+    pub amqp: Option<crate::amqp::AmqpConfig>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -138,6 +140,7 @@ impl Default for Config {
             pagure_url: "https://pagure.io".into(),
             signatures: SignatureConfig::default(),
             http: None,
+            amqp: None,
         }
     }
 }
@@ -205,6 +208,9 @@ impl Config {
         {
             fix(p);
         }
+        if let Some(amqp) = &mut self.amqp {
+            amqp.resolve_paths(base);
+        }
     }
 
     fn check(&self, path: &Path) -> Result<(), ConfigError> {
@@ -213,11 +219,15 @@ impl Config {
             field,
             reason: reason.to_string(),
         };
-        if self.endpoints.is_empty() && self.bind_endpoints.is_empty() {
+        if self.endpoints.is_empty() && self.bind_endpoints.is_empty() && self.amqp.is_none() {
             return Err(bad(
                 "endpoints",
-                "expected at least one endpoint (or bind_endpoints), e.g. tcp://127.0.0.1:9940",
+                "expected at least one input: endpoints (or bind_endpoints), e.g. tcp://127.0.0.1:9940, or an amqp: section",
             ));
+        }
+        if let Some(amqp) = &self.amqp {
+            amqp.check()
+                .map_err(|(field, reason)| bad(field, &reason))?;
         }
         for e in self.endpoints.iter().chain(&self.bind_endpoints) {
             if !e.starts_with("tcp://") {

@@ -1,6 +1,7 @@
 //! The trigger's own small HTTP listener (config `http: {listen: 127.0.0.1:8011}`; off when
 //! the key is absent): `GET /metrics` (Prometheus text), `GET /healthz` (the process answers
-//! and its outbox database is readable; the body shows the outbox and inbox depths) and
+//! and its outbox database is readable; the body shows the outbox and inbox depths and the AMQP
+//! connection state) and
 //! `GET /readyz` (it is also subscribed to the bus).
 
 use std::net::SocketAddr;
@@ -80,8 +81,13 @@ async fn healthz(AxState(state): AxState<Arc<State>>) -> Response {
         Ok((pending, _)) => (
             StatusCode::OK,
             format!(
-                "ok (outbox: {pending} pending, inbox: {} waiting)\n",
-                state.inbox.depth()
+                "ok (outbox: {pending} pending, inbox: {} waiting{})\n",
+                state.inbox.depth(),
+                match crate::metrics::global().amqp_connected() {
+                    None => "",
+                    Some(true) => ", amqp: connected",
+                    Some(false) => ", amqp: disconnected",
+                }
             ),
         )
             .into_response(),

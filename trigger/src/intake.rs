@@ -1,13 +1,15 @@
 //! The intake: reads what the bus sockets received, checks it, and stores it in the inbox
 //! before anything slow happens. It runs on its own thread and never waits for rules, git or
 //! the master, so the ZeroMQ sockets are read as fast as SQLite can append (messages that
-//! arrive together are stored in one transaction).
+//! arrive together are stored in one transaction). Inputs that acknowledge (AMQP) are told
+//! what became of each message only after the transaction committed, so a message is acked
+//! only once it is safely on disk.
 
 use std::sync::Arc;
 
 use tokio::sync::mpsc;
 
-use crate::bus::BusMessage;
+use crate::bus::{BusMessage, Origin, Stored};
 use crate::cli::State;
 use crate::fedmsg::Envelope;
 use crate::inbox::{Incoming, Put};
@@ -32,35 +34,73 @@ fn run(state: &State, mut rx: mpsc::Receiver<BusMessage>) {
                 Err(_) => break,
             }
         }
-        let incoming: Vec<Incoming> = batch.into_iter().filter_map(|m| accept(state, m)).collect();
+        let mut incoming = Vec::with_capacity(batch.len());
+        let mut acks = Vec::with_capacity(batch.len());
+        for m in batch {
+            let BusMessage {
+                topic,
+                body,
+                origin,
+            } = m;
+            let ack = match origin {
+                Origin::Zmq => None,
+                Origin::Amqp(ack) => Some(ack),
+            };
+            match accept(state, topic, body, ack.is_none()) {
+                Some(i) => {
+                    incoming.push(i);
+                    acks.push(ack);
+                }
+                // Unusable: redelivering it would not make it usable.
+                None => answer(ack, Stored::Done),
+            }
+        }
         if !incoming.is_empty() {
-            store(state, &incoming);
+            let verdicts = store(state, &incoming);
+            for (ack, v) in acks.into_iter().zip(verdicts) {
+                answer(ack, v);
+            }
         }
     }
 }
 
-/// Parses and (optionally) verifies one message; None: dropped (logged and counted).
-fn accept(state: &State, m: BusMessage) -> Option<Incoming> {
-    let env = match Envelope::from_frames(&m.topic, &m.body, state.cfg.max_message_bytes) {
+fn answer(ack: Option<tokio::sync::oneshot::Sender<Stored>>, verdict: Stored) {
+    if let Some(ack) = ack {
+        // The input may have lost its connection meanwhile; the broker redelivers then.
+        let _ = ack.send(verdict);
+    }
+}
+
+/// Parses and (for ZeroMQ input, when configured) verifies one message; None: dropped
+/// (logged and counted). AMQP deliveries were size-checked on conversion, and their
+/// authenticity is the broker's (TLS and its permissions), not a fedmsg signature.
+fn accept(state: &State, topic: Vec<u8>, body: Vec<u8>, from_zmq: bool) -> Option<Incoming> {
+    let limit = if from_zmq {
+        state.cfg.max_message_bytes
+    } else {
+        usize::MAX
+    };
+    let env = match Envelope::from_frames(&topic, &body, limit) {
         Ok(e) => e,
         Err(e) => {
             crate::metrics::global().malformed();
-            tracing::warn!(topic = %String::from_utf8_lossy(&m.topic), error = %e, "dropping malformed message");
+            tracing::warn!(topic = %String::from_utf8_lossy(&topic), error = %e, "dropping malformed message");
             return None;
         }
     };
     crate::metrics::global().message(&env.topic);
-    if !state.signature_ok(&env, &m.body) {
+    if from_zmq && !state.signature_ok(&env, &body) {
         return None;
     }
     Some(Incoming {
         msg_id: env.msg_id,
-        topic: m.topic,
-        body: m.body,
+        topic,
+        body,
     })
 }
 
-fn store(state: &State, incoming: &[Incoming]) {
+/// Stores a batch; one verdict per message.
+fn store(state: &State, incoming: &[Incoming]) -> Vec<Stored> {
     let metrics = crate::metrics::global();
     let results = match state.inbox.put(incoming) {
         Ok(r) => r,
@@ -68,13 +108,19 @@ fn store(state: &State, incoming: &[Incoming]) {
             for m in incoming {
                 metrics.inbox_dropped();
                 tracing::error!(msg_id = %m.msg_id, topic = %String::from_utf8_lossy(&m.topic), error = %e,
-                    "inbox: cannot store message; dropped");
+                    "inbox: cannot store message; dropped (an AMQP message is left to the broker)");
             }
-            return;
+            return vec![Stored::Retry; incoming.len()];
         }
     };
     let mut added = 0;
+    let mut verdicts = Vec::with_capacity(incoming.len());
     for (m, put) in incoming.iter().zip(results) {
+        verdicts.push(if put == Put::Full {
+            Stored::Retry
+        } else {
+            Stored::Done
+        });
         match put {
             Put::Added => {
                 added += 1;
@@ -96,4 +142,5 @@ fn store(state: &State, incoming: &[Incoming]) {
         metrics.inbox_received(added);
         state.wake_processor.notify_one();
     }
+    verdicts
 }

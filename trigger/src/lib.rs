@@ -1,6 +1,7 @@
-//! taskotron-trigger: fedmsg in, jobs out.
+//! taskotron-trigger: fedmsg and fedora-messaging in, jobs out.
 //!
-//! The trigger subscribes to the fedmsg bus ([`bus`]), parses and optionally verifies each
+//! The trigger subscribes to the fedmsg bus ([`bus`]) and/or consumes fedora-messaging from
+//! RabbitMQ ([`amqp`], converted to the same envelopes), parses and optionally verifies each
 //! envelope ([`fedmsg`]), turns it into Taskotron's flat *message data* with one consumer per
 //! topic family ([`jobtriggers`]), evaluates Taskotron's own `trigger_rules.yml` against it
 //! ([`rules`], [`discover`]) and hands the resulting jobs to a durable outbox that submits them
@@ -12,6 +13,7 @@
 //! running `discover` (git) on a bounded pool with a timeout, so a slow git server never stops
 //! the bus from being read.
 
+pub mod amqp;
 pub mod bus;
 pub mod cli;
 pub mod config;

@@ -4,7 +4,7 @@
 //! Prometheus' text format 0.0.4 by [`crate::health`] (`GET /metrics`).
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{LazyLock, Mutex};
 use taskotron_common::prometheus_text::Encoder;
 
@@ -33,6 +33,21 @@ pub struct Metrics {
     discover_queued: AtomicI64,
     discover_timeouts: AtomicU64,
     discover_failures: AtomicU64,
+    /// The fedora-messaging input, rendered once it was started.
+    amqp: AmqpMetrics,
+}
+
+#[derive(Default)]
+struct AmqpMetrics {
+    started: AtomicBool,
+    connected: AtomicBool,
+    deliveries: AtomicU64,
+    redeliveries: AtomicU64,
+    acks: AtomicU64,
+    requeues: AtomicU64,
+    ignored: AtomicU64,
+    /// Unusable deliveries acked and dropped, by reason.
+    poison: Mutex<BTreeMap<&'static str, u64>>,
 }
 
 /// Decrements a gauge when dropped (see [`Metrics::discover_started`]).
@@ -126,6 +141,92 @@ impl Metrics {
             self.discover_timeouts.fetch_add(1, Ordering::Relaxed);
         } else {
             self.discover_failures.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    pub fn amqp_set_connected(&self, connected: bool) {
+        self.amqp.started.store(true, Ordering::Relaxed);
+        self.amqp.connected.store(connected, Ordering::Relaxed);
+    }
+
+    /// The AMQP input's state for `/healthz`: None when it is not configured.
+    pub fn amqp_connected(&self) -> Option<bool> {
+        self.amqp
+            .started
+            .load(Ordering::Relaxed)
+            .then(|| self.amqp.connected.load(Ordering::Relaxed))
+    }
+
+    pub fn amqp_delivery(&self, redelivered: bool) {
+        self.amqp.deliveries.fetch_add(1, Ordering::Relaxed);
+        if redelivered {
+            self.amqp.redeliveries.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    pub fn amqp_ack(&self) {
+        self.amqp.acks.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn amqp_requeue(&self) {
+        self.amqp.requeues.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn amqp_ignored(&self) {
+        self.amqp.ignored.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn amqp_poison(&self, reason: &'static str) {
+        *lock(&self.amqp.poison).entry(reason).or_insert(0) += 1;
+    }
+
+    fn render_amqp(&self, e: &mut Encoder) {
+        let a = &self.amqp;
+        if !a.started.load(Ordering::Relaxed) {
+            return;
+        }
+        let n = |v: &AtomicU64| v.load(Ordering::Relaxed);
+        e.gauge(
+            "taskotron_trigger_amqp_connected",
+            "1 while the fedora-messaging (AMQP) input is connected and consuming.",
+            i64::from(a.connected.load(Ordering::Relaxed)),
+        );
+        e.counter(
+            "taskotron_trigger_amqp_deliveries_total",
+            "AMQP deliveries received (redeliveries included).",
+            n(&a.deliveries),
+        );
+        e.counter(
+            "taskotron_trigger_amqp_redeliveries_total",
+            "AMQP deliveries the broker marked as redelivered.",
+            n(&a.redeliveries),
+        );
+        e.counter(
+            "taskotron_trigger_amqp_acks_total",
+            "AMQP deliveries acknowledged (stored in the inbox, duplicate, ignored or unusable).",
+            n(&a.acks),
+        );
+        e.counter(
+            "taskotron_trigger_amqp_requeued_total",
+            "AMQP deliveries handed back to the broker because the inbox could not take them.",
+            n(&a.requeues),
+        );
+        e.counter(
+            "taskotron_trigger_amqp_ignored_total",
+            "AMQP deliveries on topics no consumer handles (acked).",
+            n(&a.ignored),
+        );
+        e.family(
+            "taskotron_trigger_amqp_poison_total",
+            "Unusable AMQP deliveries acked and dropped, by reason.",
+            "counter",
+        );
+        for (reason, count) in lock(&a.poison).iter() {
+            e.sample(
+                "taskotron_trigger_amqp_poison_total",
+                &[("reason", reason)],
+                *count,
+            );
         }
     }
 
@@ -226,6 +327,7 @@ impl Metrics {
             "discover reactions that failed for another reason (git error, no such branch).",
             self.discover_failures.load(Ordering::Relaxed),
         );
+        self.render_amqp(&mut e);
         if let Some((pending, dead)) = outbox {
             e.family(
                 "taskotron_trigger_outbox_depth",
@@ -279,5 +381,13 @@ mod tests {
         assert!(text.contains("taskotron_trigger_inbox_dropped_total 1\n"));
         assert!(text.contains("taskotron_trigger_discover_timeouts_total 1\n"));
         assert!(text.contains("taskotron_trigger_discover_in_flight 0\n"));
+        assert!(!text.contains("amqp"), "no AMQP metrics without the input");
+        m.amqp_set_connected(true);
+        m.amqp_delivery(true);
+        m.amqp_poison("not_json");
+        let text = m.render(None);
+        assert!(text.contains("taskotron_trigger_amqp_connected 1\n"));
+        assert!(text.contains("taskotron_trigger_amqp_redeliveries_total 1\n"));
+        assert!(text.contains("taskotron_trigger_amqp_poison_total{reason=\"not_json\"} 1\n"));
     }
 }

@@ -13,7 +13,7 @@ use clap::{Parser, Subcommand};
 
 pub use handle::State;
 
-/// Taskotron trigger: turns fedmsg bus messages into Taskotron jobs with trigger_rules.yml and
+/// Taskotron trigger: turns fedmsg (ZeroMQ) and fedora-messaging (AMQP) messages into Taskotron jobs with trigger_rules.yml and
 /// submits them to a Buildbot-compatible master's change hook.
 #[derive(Parser)]
 #[command(name = "taskotron-trigger", version)]
@@ -37,7 +37,7 @@ enum Command {
     CheckRules(check_rules::Args),
     /// Feed recorded messages (JSON lines, or datagrepper /raw pages) through the trigger.
     Replay(replay::Args),
-    /// Publish messages on a ZeroMQ PUB socket, for local testing.
+    /// Publish messages on a ZeroMQ PUB socket or to an AMQP broker, for local testing.
     Publish(publish::Args),
 }
 

@@ -30,6 +30,14 @@ pub async fn run(config: &Path) -> anyhow::Result<()> {
     crate::intake::spawn(state.clone(), rx)?;
     let subs = state.pipeline.subscriptions();
     tracing::info!(subscriptions = ?subs, "subscribing");
+    if let Some(amqp) = &state.cfg.amqp {
+        crate::amqp::spawn(
+            amqp.clone(),
+            subs.clone(),
+            state.cfg.max_message_bytes,
+            tx.clone(),
+        );
+    }
     crate::bus::start(&state.cfg.endpoints, &state.cfg.bind_endpoints, &subs, tx).await?;
     crate::health::set_ready(true);
 

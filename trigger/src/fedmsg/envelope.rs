@@ -99,6 +99,7 @@ impl Envelope {
                 })
             }
         };
+        let msg_id = bridged_amqp_id(obj).unwrap_or(msg_id);
         if let Some(ts) = obj.get("timestamp") {
             if !ts.is_number() && !ts.is_null() {
                 return Err(EnvelopeError::WrongType {
@@ -114,6 +115,20 @@ impl Envelope {
             body: value,
         })
     }
+}
+
+/// The fedora-messaging id of a message the AMQP→ZeroMQ bridge re-wrapped: the bridge sends
+/// `msg_id: "<year>-<AMQP message id>"` with `username: "amqp-bridge"`
+/// (fedmsg-migration-tools `bridges.py`). Using the AMQP id lets a trigger that hears a message
+/// both ways (fedmsg and fedora-messaging inputs) process it once.
+fn bridged_amqp_id(obj: &serde_json::Map<String, serde_json::Value>) -> Option<String> {
+    if obj.get("username").and_then(|u| u.as_str()) != Some("amqp-bridge") {
+        return None;
+    }
+    let id = obj.get("msg_id")?.as_str()?;
+    let (year, rest) = id.split_once('-')?;
+    (year.len() == 4 && year.bytes().all(|b| b.is_ascii_digit()) && !rest.is_empty())
+        .then(|| rest.to_string())
 }
 
 #[cfg(test)]
@@ -134,6 +149,16 @@ mod tests {
             Envelope::from_frames(b"a.b", body, 10),
             Err(EnvelopeError::TooLarge { .. })
         ));
+    }
+
+    #[test]
+    fn a_bridged_message_keeps_its_amqp_id() {
+        let body =
+            br#"{"topic":"a.b","msg":{},"msg_id":"2026-8e7baf5e","username":"amqp-bridge","i":3}"#;
+        assert_eq!(Envelope::from_body(body).unwrap().msg_id, "8e7baf5e");
+        // Only the bridge's messages: ordinary fedmsg ids look the same.
+        let body = br#"{"topic":"a.b","msg":{},"msg_id":"2026-8e7baf5e","username":"apache"}"#;
+        assert_eq!(Envelope::from_body(body).unwrap().msg_id, "2026-8e7baf5e");
     }
 
     #[test]
