@@ -20,6 +20,8 @@ pub struct Submission {
     pub form: HashMap<String, String>,
     pub properties: serde_json::Value,
     pub authorization: Option<String>,
+    /// When the POST arrived (wall clock, for latency measurements).
+    pub at: std::time::SystemTime,
 }
 
 /// A stand-in for the master's `/change_hook/base`: records submissions and answers like a
@@ -61,6 +63,7 @@ impl StandInMaster {
                 form,
                 properties,
                 authorization,
+                at: std::time::SystemTime::now(),
             });
             (StatusCode::OK, "1 change found".into())
         }
@@ -149,7 +152,12 @@ impl Trigger {
         .arg(config)
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
-        let mut guard = ChildGuard::spawn("taskotron-trigger", &mut cmd);
+        Trigger::from_command("taskotron-trigger", cmd, config)
+    }
+
+    /// Runs `cmd` (a trigger, perhaps behind a wrapper) with its stderr piped and collected.
+    pub fn from_command(name: &str, mut cmd: Command, config: &Path) -> Trigger {
+        let mut guard = ChildGuard::spawn(name, &mut cmd);
         let log = Arc::new(Mutex::new(String::new()));
         let stderr = guard.child.stderr.take().unwrap();
         let l = log.clone();
