@@ -206,6 +206,7 @@ fn publish_to_change_hook_latency_median_of_100_fedmsg_and_amqp() {
         amqp.push(one("amqp"));
     }
     let _ = driver.kill();
+    let _ = driver.wait();
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
     for (name, mut lat) in [
         ("fedmsg (ZeroMQ)", fedmsg),

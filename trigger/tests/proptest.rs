@@ -196,15 +196,31 @@ proptest! {
 
     #[test]
     fn query_logic_is_consistent(doc in doc_value(), cond in condition(), cond2 in condition()) {
-        let q = |v: Value| Query::compile_value(&v, "when").map(|q| q.matches(&doc));
-        let (Ok(a), Ok(b)) = (q(json!({"f": cond.clone()})), q(json!({"f": cond2.clone()}))) else {
+        // mongoquery's `$exists` pre-check looks for the *operator* key (`"$not" in value`):
+        // documents with `$` keys break the laws below in the real library too.
+        if doc.to_string().contains("\"$") {
+            return Ok(());
+        }
+        // None: mongoquery would raise, which ends the whole query (no logic law applies).
+        let q = |v: Value| Query::compile_value(&v, "when").map(|q| q.evaluate(&doc));
+        let (Ok(Some(a)), Ok(Some(b))) = (q(json!({"f": cond.clone()})), q(json!({"f": cond2.clone()}))) else {
             return Ok(());
         };
-        prop_assert_eq!(q(json!({"f": {"$not": cond.clone()}})).unwrap(), !a);
-        prop_assert_eq!(q(json!({"$nor": [{"f": cond.clone()}]})).unwrap(), !a);
-        prop_assert_eq!(q(json!({"$or": [{"f": cond.clone()}, {"f": cond2.clone()}]})).unwrap(), a || b);
-        prop_assert_eq!(q(json!({"$and": [{"f": cond.clone()}, {"f": cond2.clone()}]})).unwrap(), a && b);
-        prop_assert_eq!(q(json!({"f": cond.clone(), "$comment": "x"})).unwrap(), a);
+        // `$not: {$exists: ...}` asks Python for `"$not" in value`, which raises for a
+        // number or None: such a combination may raise where its parts do not.
+        let q = |v: Value| q(v).unwrap();
+        for (combined, want) in [
+            (q(json!({"f": {"$not": cond.clone()}})), !a),
+            (q(json!({"$nor": [{"f": cond.clone()}]})), !a),
+            (q(json!({"$or": [{"f": cond.clone()}, {"f": cond2.clone()}]})), a || b),
+            (q(json!({"$and": [{"f": cond.clone()}, {"f": cond2.clone()}]})), a && b),
+            (q(json!({"f": cond.clone(), "$comment": "x"})), a),
+        ] {
+            if let Some(got) = combined {
+                prop_assert_eq!(got, want);
+            }
+        }
+        prop_assert!(q(json!({"$nor": [{"f": cond.clone()}]})).is_some(), "$nor of a clean query is clean");
     }
 
     #[test]

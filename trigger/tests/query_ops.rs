@@ -1,5 +1,5 @@
-//! Table tests for every mongoquery operator the rules may use (semantics of mongoquery 1.1,
-//! reference taskotron.md §5.3).
+//! Table tests for every mongoquery operator the rules may use (semantics of mongoquery 1.4.3,
+//! checked case by case against the real library in mongoquery_differential.rs).
 
 use serde_json::{json, Value};
 use taskotron_trigger::rules::Query;
@@ -22,7 +22,8 @@ fn operator_table() {
         (json!({"nested.x.y": 1}), true),
         (json!({"nested.x.y": 1.0}), true),
         (json!({"tags": "a"}), true),
-        (json!({"tags": ["a", "b"]}), false), // mongoquery 1.1: scalar-or-list condition is `in`
+        (json!({"tags": ["a", "b"]}), true), // the whole list equal, before membership
+        (json!({"tags": ["a"]}), false),
         (json!({"builds.nvr": "b-1-1"}), true),
         (json!({"builds.0.nvr": "a-1-1"}), true),
         (json!({"builds.-1.nvr": "b-1-1"}), true),
@@ -43,10 +44,12 @@ fn operator_table() {
         (json!({"n": {"$ne": 5}}), false),
         (json!({"missing": {"$ne": 5}}), true),
         (json!({"n": {"$eq": 5}}), true),
-        // $in / $nin (Python `in`)
+        // $in / $nin (any listed value; against a list field, any shared element)
         (json!({"name": {"$in": ["docker", "bash"]}}), true),
         (json!({"name": {"$in": []}}), false),
-        (json!({"name": {"$in": "dockerfile"}}), true),
+        (json!({"tags": {"$in": ["b", "z"]}}), true),
+        (json!({"tags": {"$nin": ["z"]}}), true),
+        (json!({"name": {"$in": "dockerfile"}}), false), // TypeError escapes mongoquery: no match
         (json!({"name": {"$nin": ["kernel", "firefox"]}}), true),
         (json!({"name": {"$nin": ["docker"]}}), false),
         (json!({"missing": {"$nin": ["docker"]}}), true),

@@ -1,12 +1,16 @@
-//! `when:` matching with the semantics of Python's `mongoquery` 1.1 (the library Taskotron's
-//! trigger used; reference: taskotron.md §5.3).
+//! `when:` matching with the semantics of Python's `mongoquery` 1.4.3 (the library Taskotron's
+//! trigger used; reference: taskotron.md §5.3), checked case by case against the real library
+//! (trigger/tests/mongoquery_differential.rs).
 //!
 //! A query is compiled once (operators checked, regexes built) and then matched against message
 //! data. The quirks are mongoquery's, kept on purpose: a scalar condition against a list field
-//! means membership; a dotted path over a list maps over its elements; `$in` is Python's `in`;
-//! `$regex` is an unanchored `re.search`; `$exists` tests the key in the *current* document.
-//! Where Python 3 would raise `TypeError` (ordering a string against a number, `in` on a
-//! number, ...) the condition is simply false.
+//! means equality or membership; a dotted path over a list maps over its elements; `$in` is
+//! true when a listed value equals the field or one of its elements; `$regex` is an unanchored
+//! `re.search`; `$exists` tests the key in the *current* value, and with a dotted key walks the
+//! path alone. Where mongoquery catches a Python `TypeError` (ordering a string against a
+//! number) the condition is false; where it lets an exception escape (`$mod` on a string,
+//! `$exists` on a number, ...) the whole query does not match ([`Raised`]). Operands that can
+//! never work are rejected when the rules are loaded (mongoquery raises only when it gets there).
 
 use std::cmp::Ordering;
 
@@ -30,6 +34,8 @@ pub struct Query {
 
 #[derive(Debug, Clone)]
 struct Clause {
+    /// The key as written (mongoquery's `operator in entry` for `$exists` uses it).
+    name: String,
     key: Key,
     cond: Cond,
     /// mongoquery's `$exists` pre-check: (wanted, only `$exists` in the mapping).
@@ -56,8 +62,8 @@ enum Op {
     Cmp(Ordering, bool, Value), // ordering wanted, or-equal, operand
     Eq(Value),
     Ne(Value),
-    In(Value),
-    Nin(Value),
+    In(Vec<Value>),
+    Nin(Vec<Value>),
     And(Vec<Cond>),
     Or(Vec<Cond>),
     Nor(Vec<Cond>),
@@ -65,10 +71,14 @@ enum Op {
     All(Vec<Cond>),
     ElemMatch(Query),
     Size(i64),
+    /// `$size: {query}`: the query matched against the length.
+    SizeQuery(Query),
     Type(TypeSpec),
     Mod(Value, Value),
     Regex(Box<PyRegex>),
     Noop, // $exists (handled by the pre-check) and $comment
+    /// An operand mongoquery raises on, known only once the template is rendered.
+    RaisesWhenReached,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -111,7 +121,13 @@ impl Query {
                 Key::Op(_) => Cond::Literal(Value::Null), // operator holds its operand
                 _ => compile_cond(v, &here)?,
             };
-            clauses.push(Clause { key, cond, exists });
+            let name = k.clone().unwrap_or_default();
+            clauses.push(Clause {
+                name,
+                key,
+                cond,
+                exists,
+            });
         }
         Ok(Query { clauses })
     }
@@ -131,11 +147,23 @@ impl Query {
 
     /// Does the document match?
     pub fn matches(&self, doc: &Value) -> bool {
-        self.matches_e(&E::V(doc))
+        self.evaluate(doc).unwrap_or(false)
     }
 
-    fn matches_e(&self, entry: &E<'_>) -> bool {
-        self.clauses.iter().all(|c| c.eval(entry))
+    /// Like [`Query::matches`], but None where mongoquery would raise (the rule then does
+    /// not fire; see [`Raised`]).
+    pub fn evaluate(&self, doc: &Value) -> Option<bool> {
+        self.matches_e(&E::V(doc)).ok()
+    }
+
+    /// All clauses, in order, stopping at the first false one (Python's `all`).
+    fn matches_e(&self, entry: &E<'_>) -> R {
+        for c in &self.clauses {
+            if !c.eval(entry)? {
+                return Ok(false);
+            }
+        }
+        Ok(true)
     }
 }
 
@@ -170,18 +198,26 @@ fn compile_op(op: &str, v: &Value, path: &str) -> Result<Op, QueryError> {
         "$lte" => Op::Cmp(Ordering::Less, true, v.clone()),
         "$eq" => Op::Eq(v.clone()),
         "$ne" => Op::Ne(v.clone()),
-        "$in" => Op::In(v.clone()),
-        "$nin" => Op::Nin(v.clone()),
+        // Not a list: mongoquery raises TypeError when it gets there. That is not rejected
+        // here, because a rules template is compiled before `${critpath_pkgs}` is filled in.
+        "$in" | "$nin" => match v.as_array() {
+            Some(items) if op == "$in" => Op::In(items.clone()),
+            Some(items) => Op::Nin(items.clone()),
+            None => Op::RaisesWhenReached,
+        },
         "$and" => Op::And(compile_list(v, path, op)?),
         "$or" => Op::Or(compile_list(v, path, op)?),
         "$nor" => Op::Nor(compile_list(v, path, op)?),
         "$all" => Op::All(compile_list(v, path, op)?),
         "$not" => Op::Not(Box::new(compile_cond(v, path)?)),
         "$elemMatch" => Op::ElemMatch(Query::compile_value(v, path)?),
-        "$size" => Op::Size(
-            v.as_i64()
-                .ok_or_else(|| err("$size expects an integer".into()))?,
-        ),
+        "$size" => match v {
+            Value::Object(_) => Op::SizeQuery(Query::compile_value(v, path)?),
+            _ => Op::Size(
+                v.as_i64()
+                    .ok_or_else(|| err("$size expects an integer or a query".into()))?,
+            ),
+        },
         "$type" => Op::Type(type_spec(v).ok_or_else(|| err(format!("$type: unknown type {v}")))?),
         "$mod" => match v.as_array().map(Vec::as_slice) {
             Some([d, r, ..]) if d.is_number() && r.is_number() => Op::Mod(d.clone(), r.clone()),
@@ -233,7 +269,9 @@ fn type_spec(v: &Value) -> Option<TypeSpec> {
     };
     Some(match code {
         1 => TypeSpec::Float,
-        2 | 7 | 9 | 11 | 13 | 15 => TypeSpec::Str,
+        2 | 7 | 9 | 13 | 15 => TypeSpec::Str,
+        // A compiled regex object; message data never holds one.
+        11 => TypeSpec::Never,
         3 => TypeSpec::Mapping,
         4 => TypeSpec::Sequence,
         5 => TypeSpec::Never,
@@ -244,28 +282,38 @@ fn type_spec(v: &Value) -> Option<TypeSpec> {
     })
 }
 
+/// Python raised while matching (a `TypeError` mongoquery does not catch, `RecursionError` in
+/// its `$exists` path walk, ...). It ends the whole query, which then does not match: where
+/// Taskotron's trigger would have failed on the message, the rule simply does not fire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Raised;
+
+type R = Result<bool, Raised>;
+
 impl Clause {
-    fn eval(&self, entry: &E<'_>) -> bool {
+    /// mongoquery's `_process_condition(key, condition, entry)`.
+    fn eval(&self, entry: &E<'_>) -> R {
         if let Some((want, only)) = &self.exists {
-            let present = match &self.key {
-                Key::Path(p) => contains_key(entry, &p.join(".")),
-                Key::Op(_) => false,
-                Key::Other => false,
-            };
-            if !py_truth_eq(want, present) {
-                return false;
+            if let Key::Path(p) = &self.key {
+                if p.len() > 1 {
+                    // A dotted key with `$exists` walks the path and decides alone.
+                    return path_exists(entry, p, want);
+                }
+            }
+            if !py_truth_eq(want, py_contains(entry, &self.name)?) {
+                return Ok(false);
             }
             if *only {
-                return true;
+                return Ok(true);
             }
         }
         match &self.key {
             Key::Op(op) => op.eval(entry),
             Key::Path(p) => {
-                let extracted = extract(entry.clone(), p);
+                let extracted = extract(entry.clone(), p).unwrap_or(E::Undef);
                 match_cond(&self.cond, &extracted)
             }
-            Key::Other => false,
+            Key::Other => Ok(false),
         }
     }
 }
@@ -279,53 +327,128 @@ fn py_truth_eq(want: &Value, present: bool) -> bool {
     }
 }
 
-/// Python's `key in entry` for the `$exists` pre-check.
-fn contains_key(entry: &E<'_>, key: &str) -> bool {
-    match entry {
-        E::V(Value::Object(m)) => m.contains_key(key),
-        E::V(Value::Array(a)) => a.iter().any(|x| x.as_str() == Some(key)),
-        E::V(Value::String(s)) => s.contains(key),
-        E::List(l) => l
-            .iter()
-            .any(|x| matches!(x, E::V(Value::String(s)) if s == key)),
-        _ => false,
+/// Python's truth value of a JSON value.
+fn truthy(v: &Value) -> bool {
+    match v {
+        Value::Null => false,
+        Value::Bool(b) => *b,
+        Value::Number(n) => n.as_f64() != Some(0.0),
+        Value::String(s) => !s.is_empty(),
+        Value::Array(a) => !a.is_empty(),
+        Value::Object(m) => !m.is_empty(),
     }
 }
 
-fn match_cond(cond: &Cond, entry: &E<'_>) -> bool {
+/// Python's `key in entry`: keys of a dict, items of a list, a substring of a str; numbers,
+/// None and the missing sentinel raise TypeError.
+fn py_contains(entry: &E<'_>, key: &str) -> Result<bool, Raised> {
+    match entry {
+        E::V(Value::Object(m)) => Ok(m.contains_key(key)),
+        E::V(Value::Array(a)) => Ok(a.iter().any(|x| x.as_str() == Some(key))),
+        E::V(Value::String(s)) => Ok(s.contains(key)),
+        E::List(l) => Ok(l
+            .iter()
+            .any(|x| matches!(x, E::V(Value::String(s)) if s == key))),
+        _ => Err(Raised),
+    }
+}
+
+/// mongoquery's `_path_exists` for a dotted key with `$exists: want`: walks the path,
+/// descending into every element of a sequence (a Python str is one, so a non-empty string
+/// met with a non-numeric key recurses without end: RecursionError).
+fn path_exists(entry: &E<'_>, keys: &[String], want: &Value) -> R {
+    let (yes, no) = (truthy(want), !truthy(want));
+    let mut cur: E<'_> = entry.clone();
+    for (i, k) in keys.iter().enumerate() {
+        let digit = !k.is_empty() && k.bytes().all(|b| b.is_ascii_digit());
+        match &cur {
+            E::V(Value::String(s)) if !digit => {
+                return if s.is_empty() { Ok(no) } else { Err(Raised) };
+            }
+            E::V(Value::Array(_)) | E::List(_) if !digit => {
+                let items: Vec<E<'_>> = match &cur {
+                    E::V(Value::Array(a)) => a.iter().map(E::V).collect(),
+                    E::List(l) => l.clone(),
+                    _ => unreachable!(),
+                };
+                for item in &items {
+                    if path_exists(item, &keys[i..], want)? == yes {
+                        return Ok(yes);
+                    }
+                }
+                return Ok(no);
+            }
+            _ => {}
+        }
+        let next = match (&cur, digit) {
+            (E::V(Value::Array(a)), true) => {
+                k.parse::<usize>().ok().and_then(|i| a.get(i)).map(E::V)
+            }
+            (E::List(l), true) => k.parse::<usize>().ok().and_then(|i| l.get(i)).cloned(),
+            (E::V(Value::String(s)), true) => {
+                // Indexing a str gives a one-character str, walked on from there.
+                return match k.parse::<usize>().ok().and_then(|i| s.chars().nth(i)) {
+                    Some(ch) => path_exists(&E::V(&Value::String(ch.into())), &keys[i + 1..], want),
+                    None => Ok(no),
+                };
+            }
+            (E::V(Value::Object(m)), _) => m.get(k.as_str()).map(E::V),
+            _ => None,
+        };
+        match next {
+            Some(n) => cur = n,
+            None => return Ok(no),
+        }
+    }
+    Ok(yes)
+}
+
+/// mongoquery's `_match(condition, entry)`.
+fn match_cond(cond: &Cond, entry: &E<'_>) -> R {
     match cond {
         Cond::Query(q) => q.matches_e(entry),
-        Cond::Literal(c) => match entry {
-            E::V(Value::Array(a)) => a.iter().any(|x| py_eq(&E::V(x), c)),
-            E::List(l) => l.iter().any(|x| py_eq(x, c)),
-            other => py_eq(other, c),
-        },
+        Cond::Literal(c) => Ok(py_eq(entry, c)
+            || match entry {
+                E::V(Value::Array(a)) => a.iter().any(|x| py_eq(&E::V(x), c)),
+                E::List(l) => l.iter().any(|x| py_eq(x, c)),
+                _ => false,
+            }),
     }
 }
 
-fn extract<'a>(entry: E<'a>, path: &[String]) -> E<'a> {
+/// mongoquery's `_extract`; None: an IndexError somewhere on the way (the whole key is then
+/// missing, even when other list elements had the index).
+fn extract<'a>(entry: E<'a>, path: &[String]) -> Option<E<'a>> {
     let Some((first, rest)) = path.split_first() else {
-        return entry;
+        return Some(entry);
     };
-    match entry {
+    Some(match entry {
         E::V(Value::Null) => entry,
         E::V(Value::Array(a)) => match py_int(first) {
-            Some(i) => index(a.len(), i).map_or(E::Undef, |i| extract(E::V(&a[i]), rest)),
-            None => E::List(a.iter().map(|x| extract(E::V(x), path)).collect()),
+            Some(i) => extract(E::V(&a[index(a.len(), i)?]), rest)?,
+            None => E::List(
+                a.iter()
+                    .map(|x| extract(E::V(x), path))
+                    .collect::<Option<_>>()?,
+            ),
         },
         E::List(l) => match py_int(first) {
-            Some(i) => match index(l.len(), i) {
-                Some(i) => extract(l[i].clone(), rest),
-                None => E::Undef,
-            },
-            None => E::List(l.into_iter().map(|x| extract(x, path)).collect()),
+            Some(i) => {
+                let i = index(l.len(), i)?;
+                extract(l[i].clone(), rest)?
+            }
+            None => E::List(
+                l.into_iter()
+                    .map(|x| extract(x, path))
+                    .collect::<Option<_>>()?,
+            ),
         },
         E::V(Value::Object(m)) => match m.get(first.as_str()) {
-            Some(v) => extract(E::V(v), rest),
+            Some(v) => extract(E::V(v), rest)?,
             None => E::Undef,
         },
         _ => E::Undef,
-    }
+    })
 }
 
 /// Python's `int(s)` for path parts (`"0"`, `"-1"`, `" 2 "`).
@@ -395,7 +518,7 @@ fn value_eq(a: &Value, b: &Value) -> bool {
 }
 
 /// Python ordering (`<`) between a matched value and a condition value; None when Python 3
-/// would raise TypeError.
+/// would raise TypeError (mongoquery catches it: the comparison is false).
 fn py_cmp(e: &E<'_>, c: &Value) -> Option<Ordering> {
     match e {
         E::Undef => None,
@@ -430,65 +553,110 @@ fn value_cmp(a: &Value, b: &Value) -> Option<Ordering> {
     }
 }
 
-/// Python's `entry in condition`; None for TypeError.
-fn py_in(e: &E<'_>, c: &Value) -> Option<bool> {
-    match c {
-        Value::Array(items) => Some(items.iter().any(|x| py_eq(e, x))),
-        Value::String(hay) => match e {
-            E::V(Value::String(needle)) => Some(hay.contains(needle.as_str())),
-            _ => None,
-        },
-        Value::Object(m) => match e {
-            E::V(Value::String(k)) => Some(m.contains_key(k.as_str())),
-            E::V(Value::Array(_)) | E::List(_) | E::V(Value::Object(_)) => None, // unhashable
-            _ => Some(false),
-        },
-        _ => None,
-    }
+/// mongoquery 1.4.3's `_in`: true if any listed value is the field's value, or (for a list
+/// field) one of its elements, as MongoDB's `$in` does.
+fn py_in(e: &E<'_>, items: &[Value]) -> bool {
+    items.iter().any(|c| match e {
+        E::V(Value::Array(a)) => a.iter().any(|x| value_eq(x, c)),
+        E::List(l) => l.iter().any(|x| py_eq(x, c)),
+        other => py_eq(other, c),
+    })
 }
 
-fn py_mod(e: &E<'_>, d: &Value, r: &Value) -> bool {
-    let E::V(v) = e else { return false };
+/// `entry % d == r`; numbers only (a str, list, None, ... raise TypeError, `% 0` raises
+/// ZeroDivisionError).
+fn py_mod(e: &E<'_>, d: &Value, r: &Value) -> R {
+    let E::V(v) = e else { return Err(Raised) };
     // Python's % takes the sign of the divisor.
     if let (Some(x), Some(y)) = (exact_int(v), exact_int(d)) {
         if y == 0 {
-            return false;
+            return Err(Raised);
         }
         let m = x.rem_euclid(y);
         let m = if y < 0 && m != 0 { m + y } else { m };
-        return exact_int(r) == Some(m) || (num(r) == Some(m as f64) && exact_int(r).is_none());
+        return Ok(exact_int(r) == Some(m) || (num(r) == Some(m as f64) && exact_int(r).is_none()));
     }
     match (num(v), num(d)) {
-        (Some(x), Some(y)) if y != 0.0 => {
+        (Some(_), Some(0.0)) => Err(Raised),
+        (Some(x), Some(y)) => {
             let mut m = x % y;
             if m != 0.0 && (m < 0.0) != (y < 0.0) {
                 m += y;
             }
-            num(r) == Some(m)
+            Ok(num(r) == Some(m))
         }
-        _ => false,
+        _ => Err(Raised),
     }
 }
 
+/// `all(...)` / `any(...)` over conditions, short-circuiting like Python (an error after the
+/// deciding condition is never reached).
+fn all_of(cs: &[Cond], entry: &E<'_>) -> R {
+    for c in cs {
+        if !match_cond(c, entry)? {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+fn any_of(cs: &[Cond], entry: &E<'_>) -> R {
+    for c in cs {
+        if match_cond(c, entry)? {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
 impl Op {
-    fn eval(&self, entry: &E<'_>) -> bool {
-        match self {
+    fn eval(&self, entry: &E<'_>) -> R {
+        Ok(match self {
             Op::Cmp(want, or_eq, c) => match py_cmp(entry, c) {
                 Some(o) => o == *want || (*or_eq && o == Ordering::Equal),
                 None => false,
             },
             Op::Eq(c) => py_eq(entry, c),
             Op::Ne(c) => !py_eq(entry, c),
-            Op::In(c) => py_in(entry, c).unwrap_or(false),
-            Op::Nin(c) => py_in(entry, c).map(|b| !b).unwrap_or(false),
-            Op::And(cs) => cs.iter().all(|c| match_cond(c, entry)),
-            Op::Or(cs) => cs.iter().any(|c| match_cond(c, entry)),
-            Op::Nor(cs) => cs.iter().all(|c| !match_cond(c, entry)),
-            Op::Not(c) => !match_cond(c, entry),
-            Op::All(cs) => cs.iter().all(|c| match_cond(c, entry)),
+            Op::In(items) => py_in(entry, items),
+            Op::Nin(items) => !py_in(entry, items),
+            Op::And(cs) | Op::All(cs) => all_of(cs, entry)?,
+            Op::Or(cs) => any_of(cs, entry)?,
+            Op::Nor(cs) => {
+                for c in cs {
+                    if match_cond(c, entry)? {
+                        return Ok(false);
+                    }
+                }
+                true
+            }
+            Op::Not(c) => !match_cond(c, entry)?,
+            // A Python str is a Sequence: its characters are the elements.
             Op::ElemMatch(q) => match entry {
-                E::V(Value::Array(a)) => a.iter().any(|x| q.matches_e(&E::V(x))),
-                E::List(l) => l.iter().any(|x| q.matches_e(x)),
+                E::V(Value::Array(a)) => {
+                    for x in a {
+                        if q.matches_e(&E::V(x))? {
+                            return Ok(true);
+                        }
+                    }
+                    false
+                }
+                E::List(l) => {
+                    for x in l {
+                        if q.matches_e(x)? {
+                            return Ok(true);
+                        }
+                    }
+                    false
+                }
+                E::V(Value::String(s)) => {
+                    for ch in s.chars() {
+                        if q.matches_e(&E::V(&Value::String(ch.into())))? {
+                            return Ok(true);
+                        }
+                    }
+                    false
+                }
                 _ => false,
             },
             Op::Size(n) => match entry {
@@ -496,14 +664,25 @@ impl Op {
                 E::List(l) => l.len() as i64 == *n,
                 _ => false,
             },
+            Op::SizeQuery(q) => {
+                let len = match entry {
+                    E::V(Value::Array(a)) => a.len(),
+                    E::V(Value::Object(m)) => m.len(),
+                    E::V(Value::String(s)) => s.chars().count(),
+                    E::List(l) => l.len(),
+                    _ => return Err(Raised), // len() of a number, None, ...
+                };
+                q.matches_e(&E::V(&Value::from(len)))?
+            }
             Op::Type(t) => type_matches(*t, entry),
-            Op::Mod(d, r) => py_mod(entry, d, r),
+            Op::Mod(d, r) => py_mod(entry, d, r)?,
             Op::Regex(re) => match entry {
                 E::V(Value::String(s)) => re.search(s),
                 _ => false,
             },
             Op::Noop => true,
-        }
+            Op::RaisesWhenReached => return Err(Raised),
+        })
     }
 }
 
