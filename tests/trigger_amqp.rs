@@ -493,3 +493,71 @@ fn one_message_heard_on_both_buses_makes_its_jobs_once() {
     trigger.wait_log("duplicate message ignored", 1, T);
     assert_eq!(master.submissions().len(), 1);
 }
+
+#[test]
+fn a_full_inbox_hands_deliveries_back_to_the_broker_and_loses_none() {
+    use trigger_support::slow_git::{task_repo, SlowGit};
+    let dir = tempfile::tempdir().unwrap();
+    let mq = RabbitMq::start(dir.path());
+    let master = StandInMaster::start(util::free_port());
+    // Every build discovers a repository whose git hangs until the gate opens, so messages stay
+    // in the inbox (capacity 3) and the rest cannot be stored.
+    let slow = task_repo(dir.path(), "slow-dist-git");
+    let git = SlowGit::new(dir.path(), "slow-dist-git");
+    let rules = dir.path().join("rules.yml");
+    std::fs::write(
+        &rules,
+        format!(
+            "- when: {{message_type: KojiBuildPackageCompleted}}\n  do:\n    - {{discover: {{repo: '{}'}}, arches: [noarch]}}\n",
+            slow.display()
+        ),
+    )
+    .unwrap();
+    let hport = util::free_port();
+    let cfg = amqp_config(
+        dir.path(),
+        &mq.url(),
+        Some("taskotron-trigger"),
+        &master.url(),
+        &rules,
+        &format!(
+            "inbox_capacity: 3\ndiscover_concurrency: 1\nhttp:\n  listen: 127.0.0.1:{hport}\n"
+        ),
+    );
+    let trigger = Trigger::start_with_env(&cfg, &[git.path_env()]);
+    trigger.wait_log("amqp: consuming", 1, T);
+    fm_publish(dir.path(), &mq.url(), &koji_publishes(0..8));
+    util::wait_for("a discover stuck at the gate", T, || {
+        (!git.waits().is_empty()).then_some(())
+    });
+    // The broker gets the 5 back and redelivers them (they are never dropped).
+    util::wait_for("deliveries requeued and redelivered", T, || {
+        let m = metrics(hport);
+        (m.contains("taskotron_trigger_amqp_requeued_total 5\n")
+            || m.lines().any(|l| {
+                l.strip_prefix("taskotron_trigger_amqp_redeliveries_total ")
+                    .and_then(|n| n.parse::<u64>().ok())
+                    .is_some_and(|n| n >= 5)
+            }))
+        .then_some(())
+    });
+    assert_eq!(count_rows(&dir.path().join("state"), "inbox"), 3);
+    let m = metrics(hport);
+    assert!(
+        m.contains("taskotron_trigger_inbox_dropped_total 0\n"),
+        "a full inbox is not a loss with AMQP: {m}"
+    );
+    assert!(trigger.log().contains("handed back to the broker"));
+    assert!(master.submissions().is_empty());
+
+    let mut gate = git.gate;
+    gate.open();
+    util::wait_for("8 jobs", T, || {
+        (uuids_per_item(&master).len() == 8).then_some(())
+    });
+    let per_item = uuids_per_item(&master);
+    assert!(per_item.values().all(|u| u.len() == 1));
+    util::wait_for("queue empty", T, || {
+        (mq.queue_depth("taskotron-trigger") == Some(0)).then_some(())
+    });
+}

@@ -56,7 +56,8 @@ fn run(state: &State, mut rx: mpsc::Receiver<BusMessage>) {
             }
         }
         if !incoming.is_empty() {
-            let verdicts = store(state, &incoming);
+            let requeueable: Vec<bool> = acks.iter().map(Option::is_some).collect();
+            let verdicts = store(state, &incoming, &requeueable);
             for (ack, v) in acks.into_iter().zip(verdicts) {
                 answer(ack, v);
             }
@@ -99,23 +100,30 @@ fn accept(state: &State, topic: Vec<u8>, body: Vec<u8>, from_zmq: bool) -> Optio
     })
 }
 
-/// Stores a batch; one verdict per message.
-fn store(state: &State, incoming: &[Incoming]) -> Vec<Stored> {
+/// Stores a batch; one verdict per message. `requeueable[i]`: the input hands the message
+/// back to its broker when it cannot be stored (AMQP), so it is not lost.
+fn store(state: &State, incoming: &[Incoming], requeueable: &[bool]) -> Vec<Stored> {
     let metrics = crate::metrics::global();
     let results = match state.inbox.put(incoming) {
         Ok(r) => r,
         Err(e) => {
-            for m in incoming {
-                metrics.inbox_dropped();
-                tracing::error!(msg_id = %m.msg_id, topic = %String::from_utf8_lossy(&m.topic), error = %e,
-                    "inbox: cannot store message; dropped (an AMQP message is left to the broker)");
+            for (m, back) in incoming.iter().zip(requeueable) {
+                let topic = String::from_utf8_lossy(&m.topic);
+                if *back {
+                    tracing::error!(msg_id = %m.msg_id, %topic, error = %e,
+                        "inbox: cannot store message; handed back to the broker");
+                } else {
+                    metrics.inbox_dropped();
+                    tracing::error!(msg_id = %m.msg_id, %topic, error = %e,
+                        "inbox: cannot store message; dropped");
+                }
             }
             return vec![Stored::Retry; incoming.len()];
         }
     };
     let mut added = 0;
     let mut verdicts = Vec::with_capacity(incoming.len());
-    for (m, put) in incoming.iter().zip(results) {
+    for ((m, put), back) in incoming.iter().zip(results).zip(requeueable) {
         verdicts.push(if put == Put::Full {
             Stored::Retry
         } else {
@@ -129,6 +137,11 @@ fn store(state: &State, incoming: &[Incoming]) -> Vec<Stored> {
             Put::Duplicate => {
                 metrics.duplicate();
                 tracing::debug!(msg_id = %m.msg_id, "duplicate message ignored");
+            }
+            Put::Full if *back => {
+                tracing::warn!(msg_id = %m.msg_id, topic = %String::from_utf8_lossy(&m.topic),
+                    capacity = state.cfg.inbox_capacity,
+                    "inbox full (inbox_capacity): handed back to the broker; processing is not keeping up");
             }
             Put::Full => {
                 metrics.inbox_dropped();

@@ -164,8 +164,8 @@ impl Metrics {
         }
     }
 
-    pub fn amqp_ack(&self) {
-        self.amqp.acks.fetch_add(1, Ordering::Relaxed);
+    pub fn amqp_acks(&self, n: u64) {
+        self.amqp.acks.fetch_add(n, Ordering::Relaxed);
     }
 
     pub fn amqp_requeue(&self) {

@@ -241,32 +241,60 @@ enum Answer {
     Later(oneshot::Receiver<Stored>),
 }
 
+/// Acks in delivery order. Consecutive stored deliveries are acked together (one `basic.ack`
+/// with `multiple`, which covers every earlier delivery on the channel: all of them are decided
+/// by then, since answers are awaited in order).
 async fn acknowledge(mut rx: mpsc::UnboundedReceiver<(Acker, Answer)>) {
     let metrics = crate::metrics::global();
-    while let Some((acker, answer)) = rx.recv().await {
-        let stored = match answer {
-            Answer::Now(s) => s,
-            // No answer (the intake stopped): the broker keeps it.
-            Answer::Later(rx) => rx.await.unwrap_or(Stored::Retry),
-        };
-        let sent = match stored {
-            Stored::Done => acker.ack(BasicAckOptions::default()).await.map(|_| {
-                metrics.amqp_ack();
-            }),
-            Stored::Retry => {
-                tokio::time::sleep(FULL_INBOX_PAUSE).await;
-                acker
-                    .nack(BasicNackOptions {
+    while let Some(first) = rx.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < 1000 {
+            match rx.try_recv() {
+                Ok(next) => batch.push(next),
+                Err(_) => break,
+            }
+        }
+        // The newest stored delivery not acked yet, and how many it stands for.
+        let mut to_ack: Option<(Acker, u64)> = None;
+        for (acker, answer) in batch {
+            let stored = match answer {
+                Answer::Now(s) => s,
+                // No answer (the intake stopped): the broker keeps it.
+                Answer::Later(rx) => rx.await.unwrap_or(Stored::Retry),
+            };
+            match stored {
+                Stored::Done => {
+                    let n = to_ack.take().map_or(0, |(_, n)| n);
+                    to_ack = Some((acker, n + 1));
+                }
+                Stored::Retry => {
+                    ack_up_to(to_ack.take()).await;
+                    tokio::time::sleep(FULL_INBOX_PAUSE).await;
+                    let nack = BasicNackOptions {
                         requeue: true,
                         ..BasicNackOptions::default()
-                    })
-                    .await
-                    .map(|_| metrics.amqp_requeue())
+                    };
+                    match acker.nack(nack).await {
+                        Ok(_) => metrics.amqp_requeue(),
+                        Err(e) => {
+                            tracing::debug!(error = %e, "amqp: cannot requeue; the broker will redeliver")
+                        }
+                    }
+                }
             }
-        };
-        if let Err(e) = sent {
-            // The connection went: the broker redelivers everything not acked.
-            tracing::debug!(error = %e, "amqp: cannot acknowledge; the broker will redeliver");
+        }
+        ack_up_to(to_ack).await;
+    }
+}
+
+async fn ack_up_to(last: Option<(Acker, u64)>) {
+    let Some((acker, n)) = last else { return };
+    let opts = BasicAckOptions { multiple: true };
+    match acker.ack(opts).await {
+        Ok(_) => crate::metrics::global().amqp_acks(n),
+        // The connection went: the broker redelivers everything not acked.
+        Err(e) => {
+            tracing::debug!(error = %e, "amqp: cannot acknowledge; the broker will redeliver")
         }
     }
 }
