@@ -561,3 +561,83 @@ fn a_full_inbox_hands_deliveries_back_to_the_broker_and_loses_none() {
         (mq.queue_depth("taskotron-trigger") == Some(0)).then_some(())
     });
 }
+
+#[test]
+fn amqps_with_a_client_certificate_works_and_a_wrong_ca_or_no_certificate_is_refused() {
+    use amqp_support::TestPki;
+    let dir = tempfile::tempdir().unwrap();
+    let pki = TestPki::make(dir.path(), "pki");
+    let other = TestPki::make(dir.path(), "other-pki");
+    let mq = RabbitMq::start_tls(dir.path(), &pki);
+    let master = StandInMaster::start(util::free_port());
+    let rules = rpmlint_rules(dir.path());
+    let url = format!("amqps://guest:guest@127.0.0.1:{}/%2F", mq.tls_port.unwrap());
+    let tls = |ca: &Path, cert: Option<(&Path, &Path)>| {
+        let mut s = format!("  tls:\n    ca: {}\n", ca.display());
+        if let Some((c, k)) = cert {
+            s.push_str(&format!(
+                "    cert: {}\n    key: {}\n",
+                c.display(),
+                k.display()
+            ));
+        }
+        s
+    };
+    let start = |name: &str, extra: String| {
+        let cfg = amqp_config(
+            &dir.path().join(name),
+            &url,
+            Some(name),
+            &master.url(),
+            &rules,
+            &extra,
+        );
+        Trigger::start(&cfg)
+    };
+    let client = Some((pki.client_cert.as_path(), pki.client_key.as_path()));
+    let good = start("good", tls(&pki.ca, client));
+    let wrong_ca = start("wrong-ca", tls(&other.ca, client));
+    let no_cert = start("no-cert", tls(&pki.ca, None));
+    good.wait_log("amqp: consuming", 1, T);
+    wrong_ca.wait_log("amqp: connection lost", 2, T);
+    no_cert.wait_log("amqp: connection lost", 2, T);
+
+    // Published over TLS too, with the CLI's client certificate options.
+    let out = Command::new(util::bin("taskotron-trigger"))
+        .args(["publish", "--amqp", &url, "--amqp-ca"])
+        .arg(&pki.ca)
+        .arg("--amqp-cert")
+        .arg(&pki.client_cert)
+        .arg("--amqp-key")
+        .arg(&pki.client_key)
+        .arg(fx(
+            "fedora-messaging.buildsys.build.state.change.complete.json",
+        ))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    util::wait_for("the job", T, || {
+        (!master.submissions().is_empty()).then_some(())
+    });
+    assert_eq!(
+        master.submissions()[0].properties["item"],
+        "chromium-80.0.3987.132-1.fc33"
+    );
+    for refused in [&wrong_ca, &no_cert] {
+        assert!(
+            !refused.log().contains("amqp: consuming"),
+            "{}",
+            refused.log()
+        );
+    }
+    assert!(
+        wrong_ca.log().contains("certificate") || wrong_ca.log().contains("Certificate"),
+        "the TLS error is named: {}",
+        wrong_ca.log()
+    );
+    assert_eq!(master.submissions().len(), 1);
+}

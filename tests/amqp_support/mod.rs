@@ -16,6 +16,8 @@ const RABBITMQ_SERVER: &str = "/usr/lib/rabbitmq/bin/rabbitmq-server";
 /// One broker node. Stopped (and its epmd killed) on drop.
 pub struct RabbitMq {
     pub port: u16,
+    /// The TLS listener's port, when started with [`RabbitMq::start_tls`].
+    pub tls_port: Option<u16>,
     dir: PathBuf,
     dist_port: u16,
     epmd_port: u16,
@@ -26,6 +28,16 @@ pub struct RabbitMq {
 impl RabbitMq {
     /// Starts a node with its state under `dir` and waits until it accepts AMQP connections.
     pub fn start(dir: &Path) -> RabbitMq {
+        RabbitMq::start_with(dir, None)
+    }
+
+    /// Also listens for `amqps://` with `tls` (its server certificate, requiring client
+    /// certificates from the CA).
+    pub fn start_tls(dir: &Path, tls: &TestPki) -> RabbitMq {
+        RabbitMq::start_with(dir, Some(tls))
+    }
+
+    fn start_with(dir: &Path, tls: Option<&TestPki>) -> RabbitMq {
         assert!(
             Path::new(RABBITMQ_SERVER).exists(),
             "{RABBITMQ_SERVER} missing; run scripts/test-deps (make test does this)"
@@ -34,10 +46,24 @@ impl RabbitMq {
         std::fs::create_dir_all(&dir).unwrap();
         // Guest may log in over loopback only by default, which is where we are; no plugins.
         std::fs::write(dir.join("enabled_plugins"), "[].\n").unwrap();
-        std::fs::write(dir.join("rabbitmq.conf"), "log.console = false\n").unwrap();
+        let mut conf = "log.console = false\n".to_string();
+        let tls_port = tls.map(|pki| {
+            let port = util::free_port();
+            conf.push_str(&format!(
+                "listeners.ssl.1 = 127.0.0.1:{port}\n\
+                 ssl_options.cacertfile = {}\nssl_options.certfile = {}\nssl_options.keyfile = {}\n\
+                 ssl_options.verify = verify_peer\nssl_options.fail_if_no_peer_cert = true\n",
+                pki.ca.display(),
+                pki.server_cert.display(),
+                pki.server_key.display()
+            ));
+            port
+        });
+        std::fs::write(dir.join("rabbitmq.conf"), conf).unwrap();
         let port = util::free_port();
         let mut mq = RabbitMq {
             port,
+            tls_port,
             dist_port: util::free_port(),
             epmd_port: util::free_port(),
             node: format!("rabbit-test-{port}@localhost"),
@@ -76,6 +102,11 @@ impl RabbitMq {
             Duration::from_secs(120),
             || util::port_open(port).then_some(()),
         );
+        if let Some(tls_port) = self.tls_port {
+            util::wait_for("rabbitmq's TLS listener", Duration::from_secs(60), || {
+                util::port_open(tls_port).then_some(())
+            });
+        }
     }
 
     /// `amqp://guest:guest@127.0.0.1:PORT/%2F`
@@ -136,6 +167,100 @@ impl Drop for RabbitMq {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status();
+    }
+}
+
+/// A CA, a server certificate for 127.0.0.1 and a client certificate, made with openssl.
+pub struct TestPki {
+    pub ca: PathBuf,
+    pub server_cert: PathBuf,
+    pub server_key: PathBuf,
+    pub client_cert: PathBuf,
+    pub client_key: PathBuf,
+}
+
+impl TestPki {
+    /// Makes one under `dir/name`.
+    pub fn make(dir: &Path, name: &str) -> TestPki {
+        let d = dir.join(name);
+        std::fs::create_dir_all(&d).unwrap();
+        let openssl = |args: &[&str]| {
+            let out = Command::new("openssl")
+                .args(args)
+                .current_dir(&d)
+                .output()
+                .expect("openssl (scripts/test-deps installs it)");
+            assert!(
+                out.status.success(),
+                "openssl {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        openssl(&[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=taskotron test CA",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+        ]);
+        for (who, subject, ext) in [
+            (
+                "server",
+                "/CN=127.0.0.1",
+                "subjectAltName=IP:127.0.0.1,DNS:localhost",
+            ),
+            (
+                "client",
+                "/CN=taskotron-trigger",
+                "extendedKeyUsage=clientAuth",
+            ),
+        ] {
+            openssl(&[
+                "req",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-subj",
+                subject,
+                "-keyout",
+                &format!("{who}.key"),
+                "-out",
+                &format!("{who}.csr"),
+            ]);
+            std::fs::write(d.join(format!("{who}.ext")), format!("{ext}\n")).unwrap();
+            openssl(&[
+                "x509",
+                "-req",
+                "-in",
+                &format!("{who}.csr"),
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-days",
+                "2",
+                "-extfile",
+                &format!("{who}.ext"),
+                "-out",
+                &format!("{who}.pem"),
+            ]);
+        }
+        TestPki {
+            ca: d.join("ca.pem"),
+            server_cert: d.join("server.pem"),
+            server_key: d.join("server.key"),
+            client_cert: d.join("client.pem"),
+            client_key: d.join("client.key"),
+        }
     }
 }
 
