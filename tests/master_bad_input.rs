@@ -285,6 +285,38 @@ fn change_hook_rejects_malformed_changes() {
             "{body}: {text:?} should mention {needle}"
         );
     }
+    // Items that would reach a shell in a formula (`sh -c "echo ${koji_build}"`) are refused,
+    // naming the type and the grammar; nothing is queued.
+    for item in [
+        "$(touch /tmp/pwned)",
+        "a;touch /tmp/pwned",
+        "--rf",
+        "bash-5.0-1.fc32 `id`",
+    ] {
+        let props =
+            serde_json::json!({"taskname": "demo", "item": item, "item_type": "koji_build"});
+        let body = form(&[
+            ("project", "rpmcheck"),
+            ("category", "x86_64"),
+            ("properties", &props.to_string()),
+        ]);
+        let (s, text) = post(&env, "/change_hook/base", Some(&bearer), form_ct, body);
+        assert_eq!(s, 400, "{item}: {text}");
+        assert!(
+            text.contains("property item")
+                && text.contains("not a valid koji_build")
+                && text.contains("name-version-release"),
+            "{item}: {text}"
+        );
+    }
+    let props = serde_json::json!({"taskname": "demo", "item": "x;id", "item_type": "compose"});
+    let body = form(&[
+        ("project", "rpmcheck"),
+        ("category", "x86_64"),
+        ("properties", &props.to_string()),
+    ]);
+    let (s, text) = post(&env, "/change_hook/base", Some(&bearer), form_ct, body);
+    assert!(s == 400 && text.contains("http(s) URL"), "{s} {text}");
     // Unknown task: the mirror has no such task.
     let body = form(&[
         ("project", "rpmcheck"),

@@ -397,7 +397,7 @@ fn distgit_missing_file_fails_unless_ignored() {
         &util::bin("runtask"),
         &env,
         &formula,
-        "x",
+        "x-1-1",
         "koji_build",
         "noarch",
         None,
@@ -429,7 +429,7 @@ fn bad_parameters_are_named() {
             "bad",
             &format!("name: bad\ndesc: d\nmaintainer: m\nactions:\n  - name: bad action\n    {body}\n"),
         );
-        let run = runtask(&util::bin("runtask"), &env, &formula, "x", "koji_build", "noarch", None);
+        let run = runtask(&util::bin("runtask"), &env, &formula, "x-1-1", "koji_build", "noarch", None);
         assert_eq!(run.code(), 1, "{body}\n{}", run.all());
         assert!(run.stderr().contains(want), "want {want:?}\n{}", run.all());
     }

@@ -559,3 +559,35 @@ fn example_tasks_run_offline() {
         assert_eq!(details[0].outcome.as_str(), "PASSED", "{example}");
     }
 }
+
+#[test]
+fn items_that_do_not_fit_their_type_are_refused_unless_trusted() {
+    // A formula written the Taskotron way: the item goes into a shell string.
+    let t = TaskDir::new();
+    let pwned = t.task().join("pwned");
+    t.write(
+        "runtask.yml",
+        &format!("{HEAD}actions:\n  - name: echo\n    shell:\n      - [sh, -c, 'echo ${{koji_build}}']\n"),
+    );
+    for item in [
+        format!("$(touch {})", pwned.display()),
+        format!("a;touch {}", pwned.display()),
+        "--help".to_string(),
+    ] {
+        // `--item=` so that clap passes `--help` on as the value.
+        let out = t.run("inj1", &[&format!("--item={item}"), "-t", "koji_build"]);
+        assert_eq!(out.code, 2, "{item}: {}", out.stderr);
+        assert!(
+            out.stderr.contains("not a valid koji_build")
+                && out.stderr.contains("name-version-release"),
+            "{}",
+            out.stderr
+        );
+        assert!(!pwned.exists(), "{item} reached the shell");
+    }
+    // --trust-item is the documented opt-out (and shows why it is one).
+    let item = format!("a;touch {}", pwned.display());
+    let out = t.run("inj2", &["--trust-item", "-i", &item, "-t", "koji_build"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(pwned.exists());
+}

@@ -472,3 +472,37 @@ fn publish_feeds_a_real_fedmsg_subscriber_that_verifies_the_signature() {
     );
     assert!(got[1]["msg_id"].as_str().unwrap().len() > 30);
 }
+
+#[test]
+fn a_message_whose_item_could_reach_a_shell_makes_no_jobs() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = util::fixtures().join("taskotron/trigger_rules.prod-2020-02.yml");
+    let good = fx("fedmsg.buildsys.build.state.change.complete.signed.json");
+    let text = std::fs::read_to_string(&good).unwrap();
+    let mut env: serde_json::Value = serde_json::from_str(&text).unwrap();
+    env["msg"]["name"] = "$(touch /tmp/pwned)".into();
+    let hostile = dir.path().join("hostile.json");
+    std::fs::write(&hostile, env.to_string()).unwrap();
+    let run = |msg: &Path| {
+        trigger()
+            .args(["check-rules", "--no-discover", "--rules"])
+            .arg(&rules)
+            .arg("--message")
+            .arg(msg)
+            .output()
+            .unwrap()
+    };
+    // The 2017 message still gives its jobs ...
+    let out = run(&good);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("python-ply-3.9-4.module_bd16c34d"));
+    // ... the same message with a hostile name gives none, with the reason logged.
+    let out = run(&hostile);
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("refusing the message's jobs") && err.contains("not a valid koji_build"),
+        "{err}"
+    );
+}

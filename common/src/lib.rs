@@ -6,6 +6,7 @@
 
 pub mod arch;
 pub mod formula;
+pub mod item;
 pub mod itemtype;
 pub mod resultyaml;
 pub mod template;

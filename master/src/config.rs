@@ -126,6 +126,10 @@ pub struct TaskConfig {
     /// Timeout (seconds without output) of the runtask step for this task.
     #[serde(default)]
     pub timeout: Option<u64>,
+    /// Accept items that do not match their item type's grammar (taskotron_common::item).
+    /// Only for trusted local use: formulas put items into shell strings.
+    #[serde(default)]
+    pub trust_items: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -128,6 +128,17 @@ pub async fn submit(master: &Arc<Master>, mut job: Job) -> Result<Submitted, Job
     .map_err(|e| JobError::Internal(format!("pin task: {e}")))?;
     let (task_key, sha) =
         pinned.map_err(|e| JobError::Unavailable(format!("task {:?}: {e}", job.taskname)))?;
+    // The item reaches shell strings in formulas: it must fit its type (unless the task is
+    // trusted). Checked after the task is known, so an unknown task is reported as such.
+    let trusted = master
+        .cfg
+        .task(&job.taskname)
+        .is_some_and(|t| t.trust_items && job.git_repo.is_none());
+    if !trusted {
+        if let Err(e) = taskotron_common::item::check(&job.item_type, &job.item) {
+            return bad(format!("property item: {e}"));
+        }
+    }
 
     let props: Map<String, Value> = job
         .properties

@@ -18,6 +18,8 @@ pub struct Metrics {
     malformed: AtomicU64,
     duplicates: AtomicU64,
     signature_failures: AtomicU64,
+    /// Messages whose item did not fit its item type (no jobs made).
+    items_refused: AtomicU64,
     /// Reactions that fired, by rule index (0-based position in trigger_rules.yml).
     rule_matches: Mutex<BTreeMap<usize, u64>>,
     jobs: AtomicU64,
@@ -86,6 +88,10 @@ impl Metrics {
 
     pub fn duplicate(&self) {
         self.duplicates.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn item_refused(&self) {
+        self.items_refused.fetch_add(1, Ordering::Relaxed);
     }
 
     pub fn signature_failure(&self) {
@@ -255,6 +261,11 @@ impl Metrics {
             "taskotron_trigger_signature_failures_total",
             "Messages dropped because their fedmsg signature did not verify.",
             self.signature_failures.load(Ordering::Relaxed),
+        );
+        e.counter(
+            "taskotron_trigger_items_refused_total",
+            "Messages whose rules matched but whose item does not fit its item type (no jobs).",
+            self.items_refused.load(Ordering::Relaxed),
         );
         e.family(
             "taskotron_trigger_rule_matches_total",

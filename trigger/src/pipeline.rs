@@ -74,14 +74,27 @@ impl Pipeline {
 
     /// The reactions of the rules that match (quick: no git). Rules that cannot be rendered
     /// for this message give none (with a warning).
+    ///
+    /// A message whose item does not fit its item type's grammar gives none either: items
+    /// reach shell strings in task formulas (taskotron_common::item).
     pub fn plan(&self, data: &MessageData, msg_id: &str) -> Vec<(usize, Reaction)> {
-        match self.rules().evaluate(data) {
+        let reactions = match self.rules().evaluate(data) {
             Ok(r) => r,
             Err(e) => {
                 tracing::warn!(msg_id, error = %e, "rules could not be rendered for this message; no jobs");
-                vec![]
+                return vec![];
             }
+        };
+        if reactions.is_empty() {
+            return reactions;
         }
+        let text = |k: &str| data.get(k).and_then(|v| v.as_str()).unwrap_or_default();
+        if let Err(e) = taskotron_common::item::check(text("item_type"), text("item")) {
+            crate::metrics::global().item_refused();
+            tracing::error!(msg_id, error = %e, "refusing the message's jobs: its item could reach a shell");
+            return vec![];
+        }
+        reactions
     }
 
     /// True if building these reactions' jobs runs git (a `discover` with discovery enabled).

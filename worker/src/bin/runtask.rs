@@ -51,6 +51,10 @@ struct Cli {
     /// Debug output on the console; keep the work dir.
     #[arg(short, long)]
     debug: bool,
+    /// Accept an item that does not fit its item type's grammar (an NVR for koji_build, ...).
+    /// Items reach shell strings in formulas: use only for items you trust.
+    #[arg(long)]
+    trust_item: bool,
     /// The task formula (runtask.yml).
     formula: PathBuf,
 }
@@ -91,6 +95,12 @@ fn parse_override(s: &str) -> Result<(String, String), String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let (Some(item), Some(item_type), false) = (&cli.item, &cli.item_type, cli.trust_item) {
+        if let Err(e) = taskotron_common::item::check(item_type, item) {
+            eprintln!("runtask: error: --item: {e} (--trust-item accepts it anyway)");
+            return ExitCode::from(2);
+        }
+    }
     let debug = cli.debug;
     let opts = Options {
         formula: cli.formula,
