@@ -5,7 +5,9 @@ use std::path::Path;
 use anyhow::{bail, Context};
 use serde_yaml_ng::{Mapping, Value};
 
+use crate::admin::ApiArgs;
 use crate::config::{hash_password, random_password, Config};
+use crate::mirror::refresh::RefreshOutcome;
 use crate::mirror::TaskSource;
 
 /// The mirror's view of the configured tasks.
@@ -79,15 +81,35 @@ pub fn worker_add(path: &Path, name: &str, arch: &str, max_builds: u32) -> anyho
     Ok(())
 }
 
-pub fn mirror_refresh(path: &Path, name: Option<&str>) -> anyhow::Result<()> {
+/// `mirror refresh [NAME]`: with a master running on this data_dir (it holds the mirror
+/// lock), asks it over the API, so the manifest it serves changes too; otherwise refreshes
+/// offline, holding the lock so that a master starting meanwhile waits.
+pub fn mirror_refresh(path: &Path, name: Option<&str>, api: &ApiArgs) -> anyhow::Result<()> {
     let cfg = Config::load(path)?;
     let rt = tokio::runtime::Runtime::new()?;
-    let outcomes = rt.block_on(crate::mirror::cli_refresh(
-        &cfg.data_dir,
-        cfg.mirror.clone(),
-        task_sources(&cfg),
-        name,
-    ))?;
+    let outcomes: Vec<RefreshOutcome> =
+        match crate::mirror::owner::try_lock(&cfg.data_dir, "mirror refresh")? {
+            Some(_lock) => rt.block_on(crate::mirror::cli_refresh(
+                &cfg.data_dir,
+                cfg.mirror.clone(),
+                task_sources(&cfg),
+                name,
+            ))?,
+            None => {
+                eprintln!(
+                    "mirror refresh: a master owns {} ({}); asking it",
+                    cfg.data_dir.display(),
+                    crate::mirror::owner::holder(&cfg.data_dir)
+                );
+                let client = crate::admin::client::Client::new(path, api)?;
+                let params = match name {
+                    Some(n) => serde_json::json!({ "name": n }),
+                    None => serde_json::json!({}),
+                };
+                let reply = rt.block_on(client.rpc("/api/v2/mirrors", "refresh", params))?;
+                serde_json::from_value(reply).context("the master's refresh reply")?
+            }
+        };
     let mut failed = false;
     for o in outcomes {
         match o.error {

@@ -71,8 +71,14 @@ enum WorkerCmd {
 
 #[derive(Subcommand)]
 enum MirrorCmd {
-    /// Refresh one task mirror (by name) or all of them, once.
-    Refresh { name: Option<String> },
+    /// Refresh one task mirror (by name) or all of them, once: through the running master
+    /// when there is one on this data_dir (its URL and token from the config, or --url and
+    /// --token), else directly.
+    Refresh {
+        name: Option<String>,
+        #[command(flatten)]
+        api: admin::ApiArgs,
+    },
 }
 
 fn main() -> ExitCode {
@@ -98,8 +104,8 @@ fn main() -> ExitCode {
                 },
         } => cli::worker_add(&cli.config, &name, &arch, max_builds),
         Cmd::Mirror {
-            cmd: MirrorCmd::Refresh { name },
-        } => cli::mirror_refresh(&cli.config, name.as_deref()),
+            cmd: MirrorCmd::Refresh { name, api },
+        } => cli::mirror_refresh(&cli.config, name.as_deref(), &api),
         Cmd::Prune { dry_run } => cli::prune(&cli.config, dry_run),
         Cmd::Admin(a) => admin::run(&cli.config, a),
     };

@@ -44,6 +44,13 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
             db.ensure_builder(&b)?;
         }
     }
+    // This process owns the mirror while it runs (see mirror::owner); an offline
+    // `mirror refresh` may hold it for a moment.
+    let data_dir = cfg.data_dir.clone();
+    let _mirror_owner = tokio::task::spawn_blocking(move || {
+        crate::mirror::owner::lock_waiting(&data_dir, "master", Duration::from_secs(60))
+    })
+    .await??;
     let mirrors = Mirrors::open(
         &cfg.data_dir,
         cfg.mirror.clone(),

@@ -7,7 +7,7 @@
 //! file (`--config`), else `http://127.0.0.1:8010`. The token: `--token`, else
 //! `$TASKOTRON_TOKEN`, else the first of `auth.tokens` in the config file when it is readable.
 
-mod client;
+pub(crate) mod client;
 mod jobs;
 mod submit;
 mod table;

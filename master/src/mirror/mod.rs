@@ -19,6 +19,7 @@ pub mod follow;
 pub mod hooks;
 pub mod http;
 pub mod manifest;
+pub mod owner;
 pub mod refresh;
 pub mod repo;
 pub mod smart;
@@ -416,14 +417,26 @@ pub async fn cli_refresh(
     tasks: Vec<TaskSource>,
     name: Option<&str>,
 ) -> Result<Vec<RefreshOutcome>, MirrorError> {
-    let m = Mirrors::open(data_dir, cfg, tasks)?;
-    Ok(match name {
-        Some(n) => {
-            if m.find(n).is_none() && !m.follow.enabled() {
-                return Err(MirrorError::UnknownTask(n.to_string()));
+    Mirrors::open(data_dir, cfg, tasks)?
+        .refresh_named(name)
+        .await
+}
+
+impl Mirrors {
+    /// Refreshes the task mirror `name` (an unknown name is an error, unless the mirror follows
+    /// an upstream manifest that may list it), or all of them.
+    pub async fn refresh_named(
+        &self,
+        name: Option<&str>,
+    ) -> Result<Vec<RefreshOutcome>, MirrorError> {
+        Ok(match name {
+            Some(n) => {
+                if self.find(n).is_none() && !self.follow.enabled() {
+                    return Err(MirrorError::UnknownTask(n.to_string()));
+                }
+                vec![self.refresh(n).await]
             }
-            vec![m.refresh(n).await]
-        }
-        None => m.refresh_all().await,
-    })
+            None => self.refresh_all().await,
+        })
+    }
 }

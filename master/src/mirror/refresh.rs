@@ -9,13 +9,13 @@ use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use git2::Repository;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::entry::{lock, now_epoch, redact, RepoEntry, RepoKind};
 use super::{manifest, repo, Mirrors};
 
 /// What one refresh of one repo did (also the webhook's reply items).
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct RefreshOutcome {
     /// Task key.
     pub name: String,

@@ -400,3 +400,35 @@ pub async fn worker(
         ),
     }
 }
+
+/// `mirrors` `refresh` (our extension; param `name`, else every task mirror): refreshes
+/// through the running master, which owns the mirror and its served manifest. This is what
+/// `taskotron-master mirror refresh` calls while a master runs.
+pub async fn mirrors(State(m): State<Arc<Master>>, headers: HeaderMap, body: Bytes) -> Response {
+    let rpc = match parse(&m, &headers, &body) {
+        Ok(r) => r,
+        Err(resp) => return resp,
+    };
+    if rpc.method != "refresh" {
+        return rpc_error(
+            StatusCode::NOT_IMPLEMENTED,
+            -32601,
+            &format!(
+                "method {:?} not supported (mirrors know \"refresh\")",
+                rpc.method
+            ),
+            rpc.id,
+        );
+    }
+    let name = match param_str(&rpc.params, "name") {
+        Ok(n) => n,
+        Err(msg) => return rpc_error(StatusCode::BAD_REQUEST, -32602, &msg, rpc.id),
+    };
+    match m.mirrors.refresh_named(name.as_deref()).await {
+        Ok(outcomes) => {
+            tracing::info!(name = ?name, "mirror refresh requested over the API");
+            ok(rpc.id, json!(outcomes))
+        }
+        Err(e) => rpc_error(StatusCode::NOT_FOUND, -32602, &e.to_string(), rpc.id),
+    }
+}

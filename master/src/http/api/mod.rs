@@ -16,7 +16,7 @@ use std::sync::Arc;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Value};
 
@@ -37,6 +37,7 @@ pub fn router() -> Router<Arc<Master>> {
         .route("/api/v2/builders/{b}/builds", get(builder_builds))
         .route("/api/v2/builders/{b}/builds/{n}", get(builder_build))
         .route("/api/v2/builders/{b}/buildrequests", get(builder_requests))
+        .route("/api/v2/mirrors", post(control::mirrors))
         .route("/api/v2/workers", get(workers))
         .route("/api/v2/workers/{w}", get(worker).post(control::worker))
         .route("/api/v2/builds", get(builds))
