@@ -100,6 +100,7 @@ impl Transfer {
             file,
             dest,
             gz,
+            max,
             ..
         } = self
         else {
@@ -109,8 +110,8 @@ impl Transfer {
             return Err("upload already unpacked".into());
         };
         drop(f);
-        let (tmp, dest, gz) = (tmp.clone(), dest.clone(), *gz);
-        tokio::task::spawn_blocking(move || unpack_tar(&tmp, &dest, gz))
+        let (tmp, dest, gz, max) = (tmp.clone(), dest.clone(), *gz, *max);
+        tokio::task::spawn_blocking(move || unpack_tar(&tmp, &dest, gz, max))
             .await
             .map_err(|e| format!("unpack task failed: {e}"))?
     }
@@ -130,7 +131,13 @@ fn rand_suffix() -> String {
     format!("{:016x}", rand::rng().random::<u64>())
 }
 
-fn unpack_tar(tmp: &Path, dest: &Path, gz: bool) -> Result<(), String> {
+/// Unpacks an uploaded tar into a staging directory next to `dest`, then swaps it in.
+///
+/// The worker is not trusted: an entry whose path is absolute or has `..` fails the upload;
+/// only regular files and directories are written (symlinks, hard links, devices and FIFOs
+/// are skipped with a warning, so nothing can point or write outside the artifacts tree);
+/// and the files may hold `max` bytes in all, however well the stream compressed.
+fn unpack_tar(tmp: &Path, dest: &Path, gz: bool, max: u64) -> Result<(), String> {
     let name = dest
         .file_name()
         .and_then(|n| n.to_str())
@@ -139,6 +146,21 @@ fn unpack_tar(tmp: &Path, dest: &Path, gz: bool) -> Result<(), String> {
     let _ = std::fs::remove_dir_all(&staging);
     std::fs::create_dir_all(&staging)
         .map_err(|e| format!("cannot create {}: {e}", staging.display()))?;
+    let res = unpack_entries(tmp, &staging, gz, max);
+    if let Err(e) = res {
+        let _ = std::fs::remove_dir_all(&staging);
+        return Err(e);
+    }
+    let _ = std::fs::remove_dir_all(dest);
+    std::fs::rename(&staging, dest)
+        .map_err(|e| format!("cannot move artifacts into {}: {e}", dest.display()))
+}
+
+fn unpack_entries(tmp: &Path, staging: &Path, gz: bool, max: u64) -> Result<(), String> {
+    use std::path::Component;
+    use tar::EntryType;
+
+    let bad = |e: std::io::Error| format!("cannot unpack the uploaded directory: {e}");
     let file = File::open(tmp).map_err(|e| format!("cannot reopen upload: {e}"))?;
     let reader: Box<dyn Read> = if gz {
         Box::new(flate2::read::GzDecoder::new(file))
@@ -148,17 +170,42 @@ fn unpack_tar(tmp: &Path, dest: &Path, gz: bool) -> Result<(), String> {
     let mut archive = tar::Archive::new(reader);
     archive.set_preserve_permissions(false);
     archive.set_overwrite(true);
-    // tar's unpack() refuses entries that would land outside the target directory.
-    let res = archive
-        .unpack(&staging)
-        .map_err(|e| format!("cannot unpack the uploaded directory: {e}"));
-    if let Err(e) = res {
-        let _ = std::fs::remove_dir_all(&staging);
-        return Err(e);
+    let mut total: u64 = 0;
+    for entry in archive.entries().map_err(bad)? {
+        let mut entry = entry.map_err(bad)?;
+        let path = entry.path().map_err(bad)?.into_owned();
+        let inside = path
+            .components()
+            .all(|c| matches!(c, Component::Normal(_) | Component::CurDir));
+        if !inside {
+            return Err(format!(
+                "uploaded directory: entry {:?} is not a relative path inside it",
+                path.display().to_string()
+            ));
+        }
+        match entry.header().entry_type() {
+            EntryType::Regular | EntryType::Continuous | EntryType::Directory => {}
+            other => {
+                tracing::warn!(entry = %path.display(), kind = ?other,
+                    "uploaded directory: skipping an entry that is not a file or directory");
+                continue;
+            }
+        }
+        total = total.saturating_add(entry.size());
+        if total > max {
+            return Err(format!(
+                "uploaded directory holds more than {max} bytes (build.max_artifacts_bytes)"
+            ));
+        }
+        // unpack_in also refuses paths that would leave `staging` through a symlinked parent.
+        if !entry.unpack_in(staging).map_err(bad)? {
+            return Err(format!(
+                "uploaded directory: entry {:?} would land outside it",
+                path.display().to_string()
+            ));
+        }
     }
-    let _ = std::fs::remove_dir_all(dest);
-    std::fs::rename(&staging, dest)
-        .map_err(|e| format!("cannot move artifacts into {}: {e}", dest.display()))
+    Ok(())
 }
 
 #[cfg(test)]
@@ -191,5 +238,127 @@ mod tests {
 
         let mut t = Transfer::upload(dir.path().join("artifacts/u2"), 4, true).unwrap();
         assert!(t.write(&buf).unwrap_err().contains("limit"));
+    }
+
+    /// A tar written byte by byte, so that names tar::Builder refuses (`..`, absolute) can be
+    /// sent, as a malicious worker would.
+    fn raw_tar(entries: &[(&str, tar::EntryType, &str, &[u8])]) -> Vec<u8> {
+        let mut out = Vec::new();
+        for (name, kind, link, data) in entries {
+            let mut h = tar::Header::new_old();
+            {
+                let old = h.as_old_mut();
+                old.name[..name.len()].copy_from_slice(name.as_bytes());
+                old.linkname[..link.len()].copy_from_slice(link.as_bytes());
+            }
+            h.set_entry_type(*kind);
+            h.set_mode(0o644);
+            h.set_size(data.len() as u64);
+            h.set_cksum();
+            out.extend_from_slice(h.as_bytes());
+            out.extend_from_slice(data);
+            out.resize(out.len().div_ceil(512) * 512, 0);
+        }
+        out.resize(out.len() + 1024, 0);
+        out
+    }
+
+    /// Uploads `tar` (not gzipped) into `<root>/artifacts/u`; returns the unpack result.
+    async fn upload(root: &Path, tar: &[u8], max: u64) -> Result<(), String> {
+        let mut t = Transfer::upload(root.join("artifacts/u"), max, false).unwrap();
+        t.write(tar)?;
+        t.unpack().await
+    }
+
+    /// Every file under `dir`, relative.
+    fn files(dir: &Path) -> Vec<String> {
+        let mut out = vec![];
+        for e in walk(dir) {
+            out.push(e.strip_prefix(dir).unwrap().display().to_string());
+        }
+        out.sort();
+        out
+    }
+
+    fn walk(dir: &Path) -> Vec<PathBuf> {
+        let mut out = vec![];
+        for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let p = e.path();
+            out.push(p.clone());
+            if e.file_type().unwrap().is_dir() {
+                out.extend(walk(&p));
+            }
+        }
+        out
+    }
+
+    use tar::EntryType as K;
+
+    #[tokio::test]
+    async fn dot_dot_and_absolute_entries_fail_the_upload_and_write_nothing() {
+        for name in ["../evil", "a/../../evil", "/tmp/evil-abs"] {
+            let dir = tempfile::tempdir().unwrap();
+            let tar = raw_tar(&[
+                ("ok.txt", K::Regular, "", b"ok"),
+                (name, K::Regular, "", b"x"),
+            ]);
+            let e = upload(dir.path(), &tar, 1 << 20).await.unwrap_err();
+            assert!(e.contains("not a relative path"), "{name}: {e}");
+            assert_eq!(files(dir.path()), vec!["artifacts".to_string()], "{name}");
+            assert!(!Path::new("/tmp/evil-abs").exists());
+        }
+    }
+
+    #[tokio::test]
+    async fn links_and_special_files_are_not_created() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = dir.path().join("outside");
+        std::fs::create_dir_all(&outside).unwrap();
+        let target = outside.display().to_string();
+        let tar = raw_tar(&[
+            ("sym", K::Symlink, &target, b""),
+            // A file "through" the symlink: lands in a real directory inside, not outside.
+            ("sym/planted", K::Regular, "", b"x"),
+            ("hard", K::Link, "/etc/passwd", b""),
+            ("fifo", K::Fifo, "", b""),
+            ("dev", K::Char, "", b""),
+            ("real.txt", K::Regular, "", b"ok"),
+        ]);
+        upload(dir.path(), &tar, 1 << 20).await.unwrap();
+        let dest = dir.path().join("artifacts/u");
+        assert_eq!(files(&dest), vec!["real.txt", "sym", "sym/planted"]);
+        assert!(!std::fs::symlink_metadata(dest.join("sym"))
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        assert_eq!(
+            files(&outside),
+            Vec::<String>::new(),
+            "nothing written outside"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_gzip_bomb_stops_at_the_artifacts_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut buf = Vec::new();
+        {
+            let gz = flate2::write::GzEncoder::new(&mut buf, flate2::Compression::best());
+            let mut b = tar::Builder::new(gz);
+            let zeros = vec![0u8; 8 << 20];
+            let mut h = tar::Header::new_gnu();
+            h.set_size(zeros.len() as u64);
+            h.set_mode(0o644);
+            b.append_data(&mut h, "zeros", &zeros[..]).unwrap();
+            b.into_inner().unwrap().finish().unwrap();
+        }
+        let max = 1 << 20;
+        assert!((buf.len() as u64) < max, "the stream itself is small");
+        let mut t = Transfer::upload(dir.path().join("artifacts/u"), max, true).unwrap();
+        t.write(&buf).unwrap();
+        let e = t.unpack().await.unwrap_err();
+        assert!(e.contains("max_artifacts_bytes"), "{e}");
+        drop(t);
+        assert_eq!(files(&dir.path().join("artifacts")), Vec::<String>::new());
     }
 }
