@@ -677,3 +677,65 @@ fn change_hook_accepts_multipart_like_buildbot() {
     assert_eq!(s, 400, "{text}");
     assert!(text.contains("boundary"), "{text}");
 }
+
+/// The master's resident memory (kB), from /proc.
+fn rss_kb(pid: i32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+#[test]
+fn a_flood_of_bad_frames_from_an_authenticated_worker_leaves_memory_bounded() {
+    let env = Env::new(Opts {
+        workers: vec![("w1", "pw1")],
+        heartbeat: (1.0, 30.0),
+        ..Default::default()
+    });
+    let pid = env.master.as_ref().unwrap().pid();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let before = rss_kb(pid);
+    rt.block_on(async {
+        let mut w = FakeWorker::connect(env.worker_port, "w1", "pw1").await;
+        assert!(w.wait_op("keepalive", T).await);
+        // 256 MiB of malformed msgpack in 1 MiB frames, then 20,000 updates for command ids
+        // that do not exist, each answered with an exception.
+        let junk = vec![0xc1u8; 1 << 20];
+        for _ in 0..256 {
+            w.send_raw(junk.clone());
+        }
+        for i in 0..20_000u64 {
+            w.send_raw(encode(&Message::Request(Request {
+                seq_number: 100 + i,
+                op: Op::Update {
+                    command_id: format!("nope-{i}"),
+                    args: vec![],
+                },
+            })));
+        }
+        // The last one is answered: everything before it was read and dropped.
+        let mut last = 0;
+        while let Some(r) = w.next_response(Duration::from_secs(60)).await {
+            last = r.seq_number;
+            if last == 100 + 19_999 {
+                break;
+            }
+        }
+        assert_eq!(last, 100 + 19_999, "every bad update answered");
+        assert!(
+            !*w.closed.borrow(),
+            "malformed frames do not end the session"
+        );
+    });
+    let after = rss_kb(pid);
+    eprintln!("master RSS: {before} kB before, {after} kB after the flood");
+    // Bounded, not proportional to the 256 MiB and 20,000 messages sent.
+    assert!(
+        after < before + 128 * 1024,
+        "RSS grew from {before} to {after} kB"
+    );
+    healthy(&env);
+}

@@ -133,7 +133,8 @@ fn rand_suffix() -> String {
 
 /// Unpacks an uploaded tar into a staging directory next to `dest`, then swaps it in.
 ///
-/// The worker is not trusted: an entry whose path is absolute or has `..` fails the upload;
+/// The worker is not trusted: an entry whose path has `..` fails the upload (a leading `/` is
+/// dropped, as tar does);
 /// only regular files and directories are written (symlinks, hard links, devices and FIFOs
 /// are skipped with a warning, so nothing can point or write outside the artifacts tree);
 /// and the files may hold `max` bytes in all, however well the stream compressed.
@@ -174,14 +175,16 @@ fn unpack_entries(tmp: &Path, staging: &Path, gz: bool, max: u64) -> Result<(), 
     for entry in archive.entries().map_err(bad)? {
         let mut entry = entry.map_err(bad)?;
         let path = entry.path().map_err(bad)?.into_owned();
-        let inside = path
-            .components()
-            .all(|c| matches!(c, Component::Normal(_) | Component::CurDir));
-        if !inside {
+        // A leading `/` is dropped, as tar does (buildbot-worker's tar has a `/` entry for the
+        // directory itself); `..` anywhere fails the upload.
+        if path.components().any(|c| matches!(c, Component::ParentDir)) {
             return Err(format!(
-                "uploaded directory: entry {:?} is not a relative path inside it",
+                "uploaded directory: entry {:?} leaves the directory (..)",
                 path.display().to_string()
             ));
+        }
+        if !path.components().any(|c| matches!(c, Component::Normal(_))) {
+            continue; // the directory itself
         }
         match entry.header().entry_type() {
             EntryType::Regular | EntryType::Continuous | EntryType::Directory => {}
@@ -295,18 +298,32 @@ mod tests {
     use tar::EntryType as K;
 
     #[tokio::test]
-    async fn dot_dot_and_absolute_entries_fail_the_upload_and_write_nothing() {
-        for name in ["../evil", "a/../../evil", "/tmp/evil-abs"] {
+    async fn dot_dot_entries_fail_the_upload_and_write_nothing() {
+        for name in ["../evil", "a/../../evil", "/../evil"] {
             let dir = tempfile::tempdir().unwrap();
             let tar = raw_tar(&[
                 ("ok.txt", K::Regular, "", b"ok"),
                 (name, K::Regular, "", b"x"),
             ]);
             let e = upload(dir.path(), &tar, 1 << 20).await.unwrap_err();
-            assert!(e.contains("not a relative path"), "{name}: {e}");
+            assert!(e.contains("leaves the directory"), "{name}: {e}");
             assert_eq!(files(dir.path()), vec!["artifacts".to_string()], "{name}");
-            assert!(!Path::new("/tmp/evil-abs").exists());
         }
+    }
+
+    #[tokio::test]
+    async fn absolute_entries_land_inside() {
+        let dir = tempfile::tempdir().unwrap();
+        let abs = dir.path().join("abs-target");
+        let name = format!("{}/x", abs.display());
+        let tar = raw_tar(&[("/", K::Directory, "", b""), (&name, K::Regular, "", b"x")]);
+        upload(dir.path(), &tar, 1 << 20).await.unwrap();
+        assert!(!abs.exists(), "nothing written at the absolute path");
+        let inside = dir
+            .path()
+            .join("artifacts/u")
+            .join(name.trim_start_matches('/'));
+        assert_eq!(std::fs::read_to_string(inside).unwrap(), "x");
     }
 
     #[tokio::test]
