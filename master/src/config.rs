@@ -40,6 +40,9 @@ pub struct Config {
     /// Port of the worker protocol listener (Buildbot's default is 9989; 0 = pick a free one).
     #[serde(default = "default_worker_port")]
     pub worker_port: u16,
+    /// TLS on the worker port (`wss://`); plain WebSocket when absent.
+    #[serde(default)]
+    pub worker_tls: Option<WorkerTlsConfig>,
     #[serde(default)]
     pub http: HttpConfig,
     #[serde(default)]
@@ -130,6 +133,18 @@ pub struct TaskConfig {
     /// Only for trusted local use: formulas put items into shell strings.
     #[serde(default)]
     pub trust_items: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkerTlsConfig {
+    /// Server certificate chain (PEM), leaf first.
+    pub cert: PathBuf,
+    /// Its private key (PEM: PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
+    /// Workers must present a client certificate issued by this CA (PEM) when set.
+    #[serde(default)]
+    pub client_ca: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -432,6 +447,19 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), String> {
+        if let Some(tls) = &self.worker_tls {
+            for (field, p) in [
+                ("cert", Some(&tls.cert)),
+                ("key", Some(&tls.key)),
+                ("client_ca", tls.client_ca.as_ref()),
+            ] {
+                if let Some(p) = p {
+                    if !p.is_file() {
+                        return Err(format!("worker_tls.{field}: {}: no such file", p.display()));
+                    }
+                }
+            }
+        }
         let mut seen = std::collections::HashSet::new();
         for (i, w) in self.workers.iter().enumerate() {
             if w.name.is_empty() || w.name.contains(':') {

@@ -64,13 +64,17 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     }
     mirrors.spawn_background();
 
+    let worker_tls = match &cfg.worker_tls {
+        Some(t) => Some(crate::workers::tls::acceptor(t)?),
+        None => None,
+    };
     let worker_listener = TcpListener::bind((cfg.worker_host.as_str(), cfg.worker_port))
         .await
         .with_context(|| format!("bind worker port {}:{}", cfg.worker_host, cfg.worker_port))?;
     let http_listener = TcpListener::bind(cfg.http.listen)
         .await
         .with_context(|| format!("bind http {}", cfg.http.listen))?;
-    tracing::info!(addr = %worker_listener.local_addr()?, "worker port listening");
+    tracing::info!(addr = %worker_listener.local_addr()?, tls = worker_tls.is_some(), "worker port listening");
     tracing::info!(addr = %http_listener.local_addr()?, "http listening");
 
     let grace = Duration::from_secs(cfg.build.shutdown_grace);
@@ -84,14 +88,25 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     let worker_srv = tokio::spawn(async move {
         // Small request/response frames: without TCP_NODELAY, Nagle + delayed ACK add ~40 ms
         // to every round trip with the worker.
-        let listener = worker_listener.tap_io(|tcp| {
-            let _ = tcp.set_nodelay(true);
-        });
-        axum::serve(listener, worker_app)
-            .with_graceful_shutdown(async move {
-                let _ = rx1.wait_for(|s| *s).await;
-            })
-            .await
+        let stop = async move {
+            let _ = rx1.wait_for(|s| *s).await;
+        };
+        match worker_tls {
+            Some(acceptor) => {
+                let listener = crate::workers::tls::TlsListener::new(worker_listener, acceptor)?;
+                axum::serve(listener, worker_app)
+                    .with_graceful_shutdown(stop)
+                    .await
+            }
+            None => {
+                let listener = worker_listener.tap_io(|tcp| {
+                    let _ = tcp.set_nodelay(true);
+                });
+                axum::serve(listener, worker_app)
+                    .with_graceful_shutdown(stop)
+                    .await
+            }
+        }
     });
     let mut rx2 = stop_rx.clone();
     let http_app = crate::http::router(master.clone());

@@ -207,10 +207,16 @@ impl Env {
 
     /// Creates and starts a stock buildbot-worker 4.3 (msgpack protocol) in the foreground.
     pub fn stock_worker(&self, name: &str, password: &str) -> ChildGuard {
+        self.stock_worker_with(name, password, &[])
+    }
+
+    /// Like [`Env::stock_worker`], with extra `create-worker` options.
+    pub fn stock_worker_with(&self, name: &str, password: &str, extra: &[String]) -> ChildGuard {
         let base = self.root().join(format!("bbw-{name}"));
         if !base.join("buildbot.tac").exists() {
             let st = Command::new(util::venv_bin("buildbot-worker"))
                 .args(["create-worker", "-q", "--protocol=msgpack_experimental_v7"])
+                .args(extra)
                 .arg(&base)
                 .arg(format!("127.0.0.1:{}", self.worker_port))
                 .args([name, password])
@@ -231,6 +237,11 @@ impl Env {
 
     /// Creates and starts our taskotron-worker in the foreground.
     pub fn our_worker(&self, name: &str, password: &str) -> ChildGuard {
+        self.our_worker_with(name, password, &[])
+    }
+
+    /// Like [`Env::our_worker`], with extra `create-worker` options.
+    pub fn our_worker_with(&self, name: &str, password: &str, extra: &[String]) -> ChildGuard {
         let base = self.root().join(format!("tw-{name}"));
         if !base.exists() {
             let st = Command::new(util::bin("taskotron-worker"))
@@ -238,6 +249,7 @@ impl Env {
                 .arg(&base)
                 .arg(format!("127.0.0.1:{}", self.worker_port))
                 .args([name, password, "--arch", "x86_64"])
+                .args(extra)
                 .status()
                 .expect("taskotron-worker create-worker");
             assert!(st.success());

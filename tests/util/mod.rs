@@ -5,6 +5,8 @@
 //! own module next to this one (e.g. `tests/runtask_support/`).
 #![allow(dead_code)]
 
+pub mod pki;
+
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};

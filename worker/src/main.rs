@@ -14,7 +14,7 @@ fn main() {
         .init();
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::CreateWorker(a) => cli::create_worker::run(a).map(|()| 0),
+        Command::CreateWorker(a) => cli::create_worker::run(*a).map(|()| 0),
         Command::Start(a) => cli::start::run(a),
     };
     match result {

@@ -8,6 +8,7 @@ pub mod conn;
 pub mod drain;
 pub mod server;
 mod session;
+pub mod tls;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

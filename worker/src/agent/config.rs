@@ -52,6 +52,24 @@ pub struct WorkerConfig {
     /// Ask the master to delete builder dirs it no longer knows.
     #[serde(default)]
     pub delete_leftover_dirs: bool,
+    /// Connect with TLS (`wss://`), for a master with `worker_tls`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsConfig>,
+}
+
+/// `tls:` in worker.yaml.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// CA certificate(s) (PEM) the master's certificate must chain to; the public web PKI
+    /// roots when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca: Option<std::path::PathBuf>,
+    /// Client certificate (PEM) for a master with `worker_tls.client_ca`; needs `key`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cert: Option<std::path::PathBuf>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<std::path::PathBuf>,
 }
 
 impl WorkerConfig {
@@ -67,6 +85,7 @@ impl WorkerConfig {
             graceful_timeout: default_graceful_timeout(),
             numcpus: None,
             delete_leftover_dirs: false,
+            tls: None,
         }
     }
 
@@ -111,11 +130,24 @@ impl WorkerConfig {
         if !self.path.starts_with('/') {
             return Err(format!("path: must start with '/', got {:?}", self.path));
         }
+        if let Some(tls) = &self.tls {
+            if tls.cert.is_some() != tls.key.is_some() {
+                return Err("tls: cert and key go together".into());
+            }
+            for (field, p) in [("ca", &tls.ca), ("cert", &tls.cert), ("key", &tls.key)] {
+                if let Some(p) = p {
+                    if !p.is_file() {
+                        return Err(format!("tls.{field}: {}: no such file", p.display()));
+                    }
+                }
+            }
+        }
         Ok(())
     }
 
     /// The WebSocket URL to dial.
     pub fn url(&self) -> String {
-        format!("ws://{}{}", self.master, self.path)
+        let scheme = if self.tls.is_some() { "wss" } else { "ws" };
+        format!("{scheme}://{}{}", self.master, self.path)
     }
 }

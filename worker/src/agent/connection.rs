@@ -61,7 +61,14 @@ pub async fn run_session(
     let mut ws_cfg = WebSocketConfig::default();
     ws_cfg.max_message_size = Some(DEFAULT_MAX_FRAME);
     ws_cfg.max_frame_size = Some(DEFAULT_MAX_FRAME);
-    let connect = tokio_tungstenite::connect_async_with_config(request, Some(ws_cfg), true);
+    let connector = match &cfg.tls {
+        Some(tls) => Some(tokio_tungstenite::Connector::Rustls(
+            super::tls::client_config(tls)?,
+        )),
+        None => None,
+    };
+    let connect =
+        tokio_tungstenite::connect_async_tls_with_config(request, Some(ws_cfg), true, connector);
     let (ws, _resp) = tokio::time::timeout(Duration::from_secs(20), connect)
         .await
         .map_err(|_| anyhow::anyhow!("connecting to {} timed out", cfg.url()))?

@@ -23,4 +23,5 @@ pub mod info;
 pub mod lines;
 pub mod peer;
 pub mod state;
+pub mod tls;
 pub mod worker;

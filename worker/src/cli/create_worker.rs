@@ -33,6 +33,18 @@ pub struct Args {
     /// Admin contact written to info/admin.
     #[arg(long)]
     pub admin: Option<String>,
+    /// Connect with TLS (wss://), checking the master's certificate against the public web PKI,
+    /// or against --tls-ca.
+    #[arg(long)]
+    pub tls: bool,
+    /// CA certificate (PEM) of the master's worker port (implies --tls).
+    #[arg(long, value_name = "FILE")]
+    pub tls_ca: Option<PathBuf>,
+    /// Client certificate and key (PEM) for a master that asks for one (implies --tls).
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
     /// Overwrite an existing worker.yaml.
     #[arg(short, long)]
     pub force: bool,
@@ -58,6 +70,17 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     cfg.keepalive = args.keepalive;
     cfg.maxdelay = args.maxdelay;
     cfg.numcpus = args.numcpus;
+    if args.tls || args.tls_ca.is_some() || args.tls_cert.is_some() {
+        let abs = |p: &Option<PathBuf>| {
+            p.as_ref()
+                .map(|p| std::path::absolute(p).unwrap_or(p.clone()))
+        };
+        cfg.tls = Some(crate::agent::config::TlsConfig {
+            ca: abs(&args.tls_ca),
+            cert: abs(&args.tls_cert),
+            key: abs(&args.tls_key),
+        });
+    }
     cfg.check()
         .map_err(|e| anyhow::anyhow!("invalid argument: {e}"))?;
     if args.arch.trim().is_empty() {

@@ -17,7 +17,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Create a worker base directory: BASEDIR/worker.yaml and BASEDIR/info/{admin,host,arch}.
-    CreateWorker(create_worker::Args),
+    CreateWorker(Box<create_worker::Args>),
     /// Run the worker in the foreground.
     ///
     /// SIGTERM (or the first SIGINT): ask the master to drain this worker (op
